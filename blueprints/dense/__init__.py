@@ -1,0 +1,3 @@
+"""Fully connected blueprints."""
+
+from blueprints.dense import mlp  # noqa: F401

@@ -1,0 +1,3 @@
+"""Image blueprints: classification backbones and heads."""
+
+from blueprints.vision import convnet, lenet  # noqa: F401

@@ -1,0 +1,1 @@
+"""`keras.Model` subclasses that carry their own training logic (VAE, GAN, diffusion, distillation)."""

@@ -1,0 +1,26 @@
+"""Shared pytest setup. The suite runs once per backend: `KERAS_BACKEND=tensorflow pytest` and `KERAS_BACKEND=jax
+pytest` (see README); tests that need a fresh process (virtual devices, the CLI) start one with the same backend."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _seed_everything():
+    """Every test starts from the same seeds, so a failure reproduces."""
+    import keras
+
+    keras.utils.set_random_seed(1234)
+    yield
+    keras.backend.clear_session()
+
+
+@pytest.fixture
+def backend():
+    import keras
+
+    return keras.backend.backend()
