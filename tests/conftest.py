@@ -16,7 +16,7 @@ def _seed_everything():
 
     keras.utils.set_random_seed(1234)
     yield
-    keras.backend.clear_session()
+    keras.backend.clear_session(free_memory=False)  # names and graphs reset; no gc pass (0.45 s per test)
 
 
 @pytest.fixture

@@ -1,0 +1,432 @@
+"""The training run: data -> blueprint -> compile -> fit (with callbacks) -> evaluate -> export, in a run folder.
+
+```python
+import kerakit
+result = kerakit.train("convnet", data="digits", epochs=5, runs_root="/tmp/kerakit-runs")
+result.test_metrics["accuracy"]   # e.g. 0.95
+result.run_dir                    # /tmp/kerakit-runs/convnet-digits
+```
+
+The run folder holds `config.json` (everything needed to run it again: `kerakit train --config config.json`),
+`status.json`, `model.keras`, `saved_model/` (verified), `history.csv`, `history.json`, `metrics.json`,
+`curves.png`, `checkpoints/best.keras` and, while running, `backup/` for resuming after a crash.
+"""
+
+import dataclasses
+import math
+import os
+import time
+import traceback
+
+from kerakit import errors
+from kerakit.errors import KerakitError
+
+DEFAULT_BLUEPRINT = "convnet"
+DEFAULT_DATA = "digits"
+
+
+@dataclasses.dataclass
+class RunResult:
+    """What `train` returns.
+
+    Attributes:
+        run_dir: str. The run folder.
+        model: keras.Model. The trained model (best validation weights when early stopping restored them).
+        history: dict. Per-epoch logs over the whole run, resumed parts included.
+        test_metrics: dict. `model.evaluate` on the test split.
+        saved_model: str or None. The verified SavedModel folder.
+        resumed: bool. Whether this call resumed an interrupted run.
+        seconds: float. Wall time of this call.
+        epoch_seconds: list of float. Wall time of each epoch trained by this call.
+        config: dict. The resolved configuration written to `config.json`.
+    """
+
+    run_dir: str
+    model: object
+    history: dict
+    test_metrics: dict
+    saved_model: object
+    resumed: bool
+    seconds: float
+    epoch_seconds: list
+    config: dict
+
+
+class TrainingDivergedError(KerakitError):
+    """The loss became NaN or infinite."""
+
+
+def train(
+    model=DEFAULT_BLUEPRINT,
+    data=DEFAULT_DATA,
+    *,
+    epochs=30,
+    batch_size=32,
+    optimizer="adam",
+    learning_rate=3e-3,
+    schedule="cosine",
+    warmup_epochs=None,
+    weight_decay=None,
+    loss=None,
+    seed=0,
+    run_dir=None,
+    runs_root="runs",
+    overwrite=False,
+    early_stopping=10,
+    tensorboard=False,
+    devices=None,
+    export=True,
+    verbose="auto",
+    blueprint_args=None,
+    data_args=None,
+    jit_compile="auto",
+    callbacks=None,
+):
+    """Trains a model on a dataset and writes a run folder; see the module docstring.
+
+    Args:
+        model: str or keras.Model. A blueprint name (built with the data's `input_shape` and `num_classes` plus
+            `blueprint_args`), or a built model. Defaults to `"convnet"`.
+        data: str, tuple of arrays or `kerakit.data.DataBundle`. `"digits"`, `"tfds:<name>"`, `(x, y)`.
+            Defaults to `"digits"`.
+        epochs: int. Maximum number of epochs. Defaults to `30`.
+        batch_size: int. Global batch size. Defaults to `32`.
+        optimizer: str. See `kerakit.optimizers.OPTIMIZERS`. Defaults to `"adam"`.
+        learning_rate: float. Base (peak) learning rate. Defaults to `3e-3`.
+        schedule: str. `"constant"`, `"step"` or `"cosine"` (with warmup). Defaults to `"cosine"`.
+        warmup_epochs: float or None. Linear warmup of the `cosine` schedule, in [0, epochs). Defaults to `None`:
+            a tenth of the run, at most one epoch.
+        weight_decay: float or None. Decoupled weight decay. Defaults to the optimizer's own.
+        loss: str or None. A Keras loss name; `None` chooses sparse categorical cross-entropy (from logits unless
+            the model ends in softmax) for classification, MSE otherwise.
+        seed: int. Seeds weights, dropout and shuffling: the same seed gives the same metrics on CPU.
+        run_dir: str or None. The run folder; `None` picks `<runs_root>/<model>-<data>` (see
+            `kerakit.run_folder`). Defaults to `None`.
+        runs_root: str. Where automatic run folders go. Defaults to `"runs"`.
+        overwrite: bool. Replace an explicit `run_dir` that holds a complete run. Defaults to `False`.
+        early_stopping: int or None. Patience in epochs on validation loss (best weights restored); `None` or 0
+            turns it off. Defaults to `10`.
+        tensorboard: bool. Write TensorBoard logs to `<run_dir>/tensorboard`. Defaults to `False`.
+        devices: None, int, "all" or list of str. Data-parallel training on local devices
+            (`kerakit.distribute`). Defaults to `None` (one device).
+        export: bool. Export and verify a SavedModel into `<run_dir>/saved_model`. Defaults to `True`.
+        verbose: "auto", 0, 1 or 2. Keras progress output. Defaults to `"auto"`.
+        blueprint_args: dict or None. Extra keyword arguments of the blueprint.
+        data_args: dict or None. Extra keyword arguments of `kerakit.data.load` (e.g. `validation_fraction`,
+            `data_dir`, `download`, `image_size`).
+        jit_compile: bool or "auto". XLA compilation, as in `Model.compile`. Defaults to `"auto"`.
+        callbacks: list or None. More Keras callbacks.
+
+    Returns:
+        A `RunResult`.
+    """
+    started = time.perf_counter()
+    blueprint_args = dict(blueprint_args or {})
+    data_args = dict(data_args or {})
+    errors.check_int("train", "epochs", epochs)
+    if warmup_epochs is None:
+        warmup_epochs = min(1.0, epochs / 10)
+    _check_arguments(model, epochs, batch_size, learning_rate, warmup_epochs, early_stopping, blueprint_args,
+                     verbose)
+
+    from kerakit import data as kdata
+    from kerakit import distribute
+    from kerakit import optimizers as koptimizers
+    from kerakit import schedules as kschedules
+
+    errors.check_choice("train", "optimizer", optimizer, koptimizers.OPTIMIZERS)
+    errors.check_choice("train", "schedule", schedule, kschedules.SCHEDULES)
+    devices = distribute.resolve_devices(devices)
+    if isinstance(model, str):
+        from kerakit.registry import get_blueprint
+
+        get_blueprint(model)  # an unknown name fails here, before the data is loaded
+    import keras
+
+    keras.utils.set_random_seed(seed)  # before the data: tf.data's shuffle seeds combine with the global seed
+    bundle = kdata.load(data, batch_size=batch_size, seed=seed, **data_args)
+    info = bundle.info
+    if isinstance(model, str):
+        blueprint_args = _blueprint_arguments_for_data(model, blueprint_args, info)
+    else:
+        _check_model_matches_data(model, info)
+
+    model_name = model if isinstance(model, str) else model.name
+    settings = {
+        "model": model_name,
+        "blueprint_args": _jsonable(blueprint_args) if isinstance(model, str) else {"parameters": model.count_params()},
+        "data": info.name,
+        "data_args": _jsonable(data_args),
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "optimizer": optimizer,
+        "learning_rate": learning_rate,
+        "schedule": schedule,
+        "warmup_epochs": warmup_epochs,
+        "weight_decay": weight_decay,
+        "loss": loss,
+        "seed": seed,
+        "early_stopping": early_stopping,
+        "backend": keras.backend.backend(),
+    }
+    from kerakit.run_folder import resolve_run_folder, write_json
+
+    folder, resumed = resolve_run_folder(run_dir, runs_root, f"{model_name}-{_slug(info.name)}", settings, overwrite)
+    folder.path.mkdir(parents=True, exist_ok=True)
+    config = {
+        "settings": settings,
+        "reproduce": _reproduce_arguments(model, data, settings, tensorboard, devices, export, jit_compile),
+        "data_info": dataclasses.asdict(info),
+        "devices": devices,
+        "environment": _environment(),
+    }
+    write_json(folder / "config.json", config)
+    folder.set_status("running", epochs_done=(folder.status() or {}).get("epochs_done", 0), resumed=resumed)
+    if resumed and verbose:
+        print(f"kerakit: resuming the interrupted run in {folder.path}")
+
+    try:
+        keras.utils.set_random_seed(seed)
+        with distribute.scope(devices):
+            if isinstance(model, str):
+                from kerakit.registry import build
+
+                model = build(model, **blueprint_args)
+            else:
+                model = distribute.replicate(model, devices)
+            rate = kschedules.make_schedule(schedule, learning_rate, epochs=epochs,
+                                            steps_per_epoch=bundle.steps_per_epoch, warmup_epochs=warmup_epochs)
+            model.compile(
+                optimizer=koptimizers.make_optimizer(optimizer, rate, weight_decay=weight_decay),
+                loss=_loss_for(model, info, loss),
+                metrics=["accuracy"] if info.num_classes else ["mae"],
+                jit_compile=jit_compile,
+            )
+            progress = _run_callbacks(folder, resumed, early_stopping, tensorboard)
+            train_data = distribute.prepare_dataset(bundle.train, devices)
+            model.fit(train_data, validation_data=bundle.validation, epochs=epochs, shuffle=False,
+                      callbacks=progress + list(callbacks or []), verbose=verbose)
+            history = _read_history(folder / "history.csv")
+            _raise_if_diverged(history)
+            test_metrics = {k: float(v) for k, v in model.evaluate(bundle.test, verbose=0, return_dict=True).items()}
+        _save_model(model, folder / "model.keras")
+        saved_model = None
+        if export:
+            from kerakit.export import saved_model as export_saved_model
+
+            saved_model = export_saved_model(model, folder / "saved_model", overwrite=True).path
+        from kerakit.plots import plot_history
+
+        write_json(folder / "history.json", history)
+        plot_history(history, folder / "curves.png", title=f"{model_name} on {info.name}")
+        epoch_seconds = progress[0].epoch_seconds
+        write_json(folder / "metrics.json", {
+            "test": test_metrics,
+            "epochs_trained": len(history.get("loss", [])),
+            "seconds_per_epoch": epoch_seconds,
+            "median_seconds_per_epoch": _median(epoch_seconds),
+            "seconds": time.perf_counter() - started,
+        })
+        folder.set_status("complete", epochs_done=len(history.get("loss", [])))
+    except BaseException as error:
+        reason = f"{type(error).__name__}: {error}"
+        folder.set_status("failed", reason=reason, traceback=traceback.format_exc(limit=20))
+        raise
+    return RunResult(
+        run_dir=str(folder.path), model=model, history=history, test_metrics=test_metrics,
+        saved_model=saved_model, resumed=resumed, seconds=time.perf_counter() - started,
+        epoch_seconds=epoch_seconds, config=config,
+    )
+
+
+def train_from_config(path, **overrides):
+    """Runs `train` again with the arguments recorded in a run's `config.json` (a new run folder by default).
+
+    Example:
+
+    ```python
+    import kerakit.training
+    kerakit.training.train_from_config("runs/convnet-digits/config.json", epochs=2)
+    ```
+    """
+    from kerakit.run_folder import read_json
+
+    config = read_json(path)
+    if not config or "reproduce" not in config:
+        raise KerakitError(f"config: {str(path)!r} is not a kerakit run config.json (expected a 'reproduce' entry).")
+    arguments = dict(config["reproduce"])
+    if arguments.get("model") is None:
+        raise KerakitError(f"config: the run in {str(path)!r} trained a model object, not a blueprint; "
+                           "it can only be re-run from Python with that model.")
+    arguments.update(overrides)
+    return train(**arguments)
+
+
+def _check_arguments(model, epochs, batch_size, learning_rate, warmup_epochs, early_stopping, blueprint_args,
+                     verbose):
+    import numbers
+
+    errors.check_int("train", "epochs", epochs)
+    errors.check_int("train", "batch_size", batch_size)
+    errors.check_positive_float("train", "learning_rate", learning_rate)
+    if isinstance(warmup_epochs, bool) or not isinstance(warmup_epochs, numbers.Real) or not 0 <= warmup_epochs < epochs:
+        raise errors.invalid("train", "warmup_epochs", f"a number in [0, epochs={epochs})", warmup_epochs)
+    if early_stopping is not None:
+        errors.check_int("train", "early_stopping", early_stopping, minimum=0)
+    if verbose not in ("auto", 0, 1, 2):
+        raise errors.invalid("train", "verbose", "'auto', 0, 1 or 2", verbose)
+    if not isinstance(model, str):
+        import keras
+
+        if not isinstance(model, keras.Model):
+            raise errors.invalid("train", "model", "a blueprint name or a keras.Model", type(model).__name__)
+        if blueprint_args:
+            raise errors.invalid("train", "blueprint_args", "empty when `model` is a built model", blueprint_args)
+
+
+def _blueprint_arguments_for_data(name, blueprint_args, info):
+    """Fills `input_shape` and `num_classes` from the data; refuses values that contradict it."""
+    from kerakit.registry import blueprint_arguments
+
+    accepted = blueprint_arguments(name)
+    arguments = dict(blueprint_args)
+    outputs = info.num_classes if info.num_classes else 1  # regression: one target
+    for key, value in (("input_shape", tuple(info.input_shape)), ("num_classes", outputs)):
+        if key not in accepted:
+            continue
+        given = arguments.get(key)
+        if given is None:
+            arguments[key] = value
+        elif (tuple(given) if key == "input_shape" else given) != value:
+            raise errors.invalid(name, key, f"{value!r} to match the data {info.name!r}", given)
+    return arguments
+
+
+def _check_model_matches_data(model, info):
+    """Refuses a built model whose input or output does not fit the data."""
+    model_shape = tuple(model.input_shape[1:]) if not isinstance(model.input_shape, list) else None
+    if model_shape is not None:
+        data_shape = tuple(info.input_shape)
+        fits = len(model_shape) == len(data_shape) and all(m in (None, d) for m, d in zip(model_shape, data_shape))
+        if not fits:
+            raise errors.invalid("train", "model", f"a model taking inputs of shape {data_shape} (the data "
+                                 f"{info.name!r})", f"{model.name} with input_shape={model_shape}")
+    if info.num_classes and model.output_shape[-1] != info.num_classes:
+        raise errors.invalid("train", "model", f"a model with {info.num_classes} outputs (the classes of "
+                             f"{info.name!r})", f"{model.name} with {model.output_shape[-1]} outputs")
+
+
+def _loss_for(model, info, loss):
+    import keras
+
+    if loss is not None:
+        try:
+            return keras.losses.get(loss)
+        except (ValueError, TypeError):
+            raise errors.invalid("train", "loss", "a Keras loss name such as 'mse'", loss) from None
+    if not info.num_classes:
+        return "mse"
+    last = model.layers[-1]
+    ends_in_softmax = getattr(last, "activation", None) is keras.activations.softmax
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=not ends_in_softmax)
+
+
+def _run_callbacks(folder, resumed, early_stopping, tensorboard):
+    import keras
+
+    from kerakit.callbacks import RunProgress
+
+    (folder / "checkpoints").mkdir(exist_ok=True)
+    run_callbacks = [
+        RunProgress(folder),
+        keras.callbacks.BackupAndRestore(str(folder / "backup")),
+        keras.callbacks.TerminateOnNaN(),
+        keras.callbacks.CSVLogger(str(folder / "history.csv"), append=resumed),
+        keras.callbacks.ModelCheckpoint(str(folder / "checkpoints" / "best.keras"), monitor="val_loss",
+                                        save_best_only=True),
+    ]
+    if early_stopping:
+        run_callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=early_stopping,
+                                                           restore_best_weights=True))
+    if tensorboard:
+        run_callbacks.append(keras.callbacks.TensorBoard(str(folder / "tensorboard")))
+    return run_callbacks
+
+
+def _read_history(csv_path):
+    """The whole run's history from the CSV log (which, unlike `fit`'s History, spans resumed runs)."""
+    import csv
+
+    history = {}
+    with open(csv_path, newline="") as handle:
+        for row in csv.DictReader(handle):
+            for key, value in row.items():
+                if key != "epoch":
+                    history.setdefault(key, []).append(float(value))
+    return history
+
+
+def _raise_if_diverged(history):
+    losses = history.get("loss", [])
+    if losses and not math.isfinite(losses[-1]):
+        raise TrainingDivergedError(f"train: the loss became {losses[-1]} at epoch {len(losses)}, and training "
+                                    "was stopped (TerminateOnNaN). Lower `learning_rate` or add clipping.")
+
+
+def _save_model(model, path):
+    """Saves `.keras` through a temporary name, so a crash never leaves a half-written model."""
+    tmp = path.with_name(f".{path.name}.tmp.keras")
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _median(values):
+    ordered = sorted(values)
+    if not ordered:
+        return None
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def _slug(text):
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in text)
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return repr(value)
+
+
+def _reproduce_arguments(model, data, settings, tensorboard, devices, export, jit_compile):
+    """The `train` keyword arguments that run the same training again (`train_from_config`)."""
+    arguments = {k: v for k, v in settings.items() if k not in ("model", "data", "backend")}
+    arguments.update(
+        model=model if isinstance(model, str) else None,
+        data=data if isinstance(data, str) else None,
+        tensorboard=tensorboard,
+        devices=devices,
+        export=export,
+        jit_compile=jit_compile,
+    )
+    if not isinstance(model, str):
+        arguments.pop("blueprint_args")
+    return arguments
+
+
+def _environment():
+    import platform
+
+    import keras
+
+    from kerakit import __version__
+
+    return {"kerakit": __version__, "keras": keras.__version__, "backend": keras.backend.backend(),
+            "python": platform.python_version()}

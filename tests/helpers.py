@@ -1,0 +1,117 @@
+"""The shared test helpers: one for layers, one for blueprints. They know no concrete class.
+
+`run_layer_test`: serialise -> rebuild from config -> symbolic call -> eager call -> one fit step -> `.keras` round trip.
+`run_blueprint_test`: output shape, parameter count, one fit step, `.keras` round trip with identical outputs,
+SavedModel parity (through `kerakit.export.saved_model`, compared again here on a fresh batch).
+"""
+
+import os
+
+import keras
+import numpy as np
+
+
+def random_inputs(model, batch_size, seed=0):
+    """Random inputs for `model`: normal floats; integers in [0, 2) for integer inputs (valid token ids)."""
+    from kerakit.export import sample_inputs
+
+    return sample_inputs(model, batch_size=batch_size, seed=seed)
+
+
+def _flat_numpy(outputs):
+    return [np.asarray(keras.ops.convert_to_numpy(o)) for o in keras.tree.flatten(outputs)]
+
+
+def assert_outputs_close(actual, expected, atol=1e-6, what="outputs"):
+    actual, expected = _flat_numpy(actual), _flat_numpy(expected)
+    assert len(actual) == len(expected), f"{what}: {len(actual)} outputs, expected {len(expected)}"
+    for a, e in zip(actual, expected):
+        assert a.shape == e.shape, f"{what}: shape {a.shape}, expected {e.shape}"
+        np.testing.assert_allclose(a, e, atol=atol, rtol=0, err_msg=what)
+
+
+def _fit_one_step(model, inputs, outputs):
+    """One SGD step on random targets shaped like the outputs; checks the loss is finite and weights moved."""
+    targets = keras.tree.map_structure(
+        lambda o: np.random.default_rng(1).normal(size=keras.ops.shape(o)).astype("float32"), outputs)
+    before = [np.array(w) for w in model.trainable_weights]
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+    history = model.fit(inputs, targets, batch_size=len(_flat_numpy(outputs)[0]), epochs=1, verbose=0)
+    loss = history.history["loss"][0]
+    assert np.isfinite(loss), f"loss after one step is {loss}"
+    after = [np.array(w) for w in model.trainable_weights]
+    moved = sum(not np.array_equal(b, a) for b, a in zip(before, after))
+    assert moved > 0, "no trainable weight changed after one fit step"
+    return loss
+
+
+def run_layer_test(layer_class, init_kwargs, input_shape, expected_output_shape, tmp_path, input_dtype="float32"):
+    """Checks a layer: config round trip, symbolic and eager calls agree on shape, it trains, and it saves.
+
+    Args:
+        layer_class: type. The layer to test.
+        init_kwargs: dict. Constructor arguments.
+        input_shape: tuple. Input shape with the batch dimension.
+        expected_output_shape: tuple. Output shape with the batch dimension.
+        tmp_path: pathlib.Path. Where to save the `.keras` file.
+        input_dtype: str. dtype of the random input.
+    """
+    layer = layer_class(**init_kwargs)
+    config = layer.get_config()
+    for key, value in init_kwargs.items():
+        assert key in config, f"{layer_class.__name__}.get_config() lacks {key!r}"
+    clone = layer_class.from_config(config)
+    assert clone.get_config() == config, "from_config(get_config()) does not give back the same config"
+
+    symbolic = layer(keras.Input(batch_shape=input_shape, dtype=input_dtype))
+    assert tuple(symbolic.shape) == tuple(expected_output_shape), f"symbolic output shape {symbolic.shape}"
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=input_shape).astype(input_dtype) if "float" in input_dtype else rng.integers(
+        0, 2, size=input_shape).astype(input_dtype)
+    eager = layer(x)
+    assert tuple(eager.shape) == tuple(expected_output_shape), f"eager output shape {eager.shape}"
+
+    inputs = keras.Input(batch_shape=input_shape, dtype=input_dtype)
+    model = keras.Model(inputs, layer_class(**init_kwargs)(inputs))
+    outputs = model(x)
+    if model.trainable_weights:
+        _fit_one_step(model, x, outputs)
+    path = os.path.join(tmp_path, "layer_model.keras")
+    model.save(path)
+    restored = keras.saving.load_model(path, safe_mode=True)
+    assert_outputs_close(restored(x), model(x), what=".keras round trip")
+    return model
+
+
+def run_blueprint_test(model, tmp_path, expected_output_shape=None, expected_params=None, batch_size=2,
+                       saved_model=True):
+    """Checks a blueprint's model end to end (see the module docstring). Returns the model."""
+    x = random_inputs(model, batch_size)
+    outputs = model(x, training=False)
+    if expected_output_shape is not None:
+        shapes = [tuple(o.shape) for o in _flat_numpy(outputs)]
+        expected = [tuple(s) for s in (expected_output_shape if isinstance(expected_output_shape, list)
+                                       else [expected_output_shape])]
+        assert shapes == expected, f"output shapes {shapes}, expected {expected}"
+    if expected_params is not None:
+        assert model.count_params() == expected_params, f"{model.count_params():,} parameters, expected " \
+                                                        f"{expected_params:,}"
+    _fit_one_step(model, x, outputs)
+
+    path = os.path.join(tmp_path, f"{model.name}.keras")
+    model.save(path)
+    restored = keras.saving.load_model(path, safe_mode=True)
+    assert_outputs_close(restored(x, training=False), model(x, training=False), what=".keras round trip")
+    assert restored.count_params() == model.count_params()
+
+    if saved_model:
+        import tensorflow as tf
+
+        from kerakit.export import saved_model as export_saved_model
+
+        report = export_saved_model(model, os.path.join(tmp_path, f"{model.name}_saved_model"))
+        fresh = random_inputs(model, batch_size + 3, seed=7)
+        exported = tf.saved_model.load(report.path)  # keep a reference: serve needs the loaded object alive
+        served = exported.serve(fresh)
+        assert_outputs_close(served, model(fresh, training=False), atol=1e-4, what="SavedModel parity")
+    return model
