@@ -45,11 +45,12 @@ Pitfalls, measured with keras 3.15, TensorFlow 2.21, JAX 0.10 (see `tests/test_d
 - Batch normalisation on TensorFlow: each replica normalises with its own share's statistics (unless the layer
   is `BatchNormalization(synchronized=True)`, which Keras refuses to build on JAX, so a `.keras` file saved with
   it would not load there), so training differs slightly from one device. Worse, each replica also updates its
-  own copy of the moving mean and variance, and the copies of the "mirrored" variable drift apart (by ~1e-3
-  after one epoch here): `predict` under the strategy then depends on which replica handles an example, while
-  `get_weights`, `save` and `export` see replica 0's copy only, so an exported model disagrees with `predict`.
-  `sync_replicas(model)` (or the callback from `sync_callback()`) averages the copies. On JAX the statistics are
-  those of the global batch: identical to one device, nothing to synchronise.
+  own copy of the moving mean and variance, and the copies of the "mirrored" variable drift apart (by 1e-3 to
+  1e-1 within a few epochs here): `predict`/`evaluate` under the strategy then depend on which replica handles
+  an example, while `get_weights`, `save` and `export` see replica 0's copy only. `sync_replicas(model)` (or the
+  callback from `sync_callback()`) averages the copies; any `set_weights` (e.g. `EarlyStopping` restoring the
+  best weights) also makes them equal. On JAX the statistics are those of the global batch: identical to one
+  device, nothing to synchronise.
 - A model built outside the scope cannot be trained inside it: TensorFlow fails in the optimizer update with a
   bare `AssertionError` (its variables are not `MirroredVariable`s), JAX fails with "Received incompatible
   devices for jitted computation" (its variables live on one device). `replicate` rebuilds such a model inside

@@ -203,12 +203,16 @@ def train(
                 jit_compile=jit_compile,
             )
             progress = _run_callbacks(folder, resumed, early_stopping, tensorboard)
-            train_data = distribute.prepare_dataset(bundle.train, devices)
-            model.fit(train_data, validation_data=bundle.validation, epochs=epochs, shuffle=False,
-                      callbacks=progress + list(callbacks or []), verbose=verbose)
-            history = _read_history(folder / "history.csv")
-            _raise_if_diverged(history)
-            test_metrics = {k: float(v) for k, v in model.evaluate(bundle.test, verbose=0, return_dict=True).items()}
+            if devices:  # TensorFlow: per-replica batch-norm statistics drift apart; average them
+                progress.append(distribute.sync_callback())
+            # Every global batch must split evenly over the devices (JAX fails otherwise; TF mis-weights).
+            model.fit(distribute.prepare_dataset(bundle.train, devices, batch_size=batch_size),
+                      validation_data=distribute.prepare_dataset(bundle.validation, devices),
+                      epochs=epochs, shuffle=False, callbacks=progress + list(callbacks or []), verbose=verbose)
+        history = _read_history(folder / "history.csv")
+        _raise_if_diverged(history)
+        # Outside the distribution scope, so every test example counts on any number of devices.
+        test_metrics = {k: float(v) for k, v in model.evaluate(bundle.test, verbose=0, return_dict=True).items()}
         _save_model(model, folder / "model.keras")
         saved_model = None
         if export:

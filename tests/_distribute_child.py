@@ -16,6 +16,7 @@ weights, global batches of 16):
   the weights drifted apart, what that does to `predict`, and `sync_replicas`/`sync_callback`.
 """
 
+import dataclasses
 import json
 import os
 import sys
@@ -33,6 +34,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import kerakit  # noqa: E402
+import kerakit.data  # noqa: E402
 import kerakit.distribute  # noqa: E402
 
 EPOCHS = 3
@@ -167,6 +169,23 @@ def main():
         callbacks = [kerakit.distribute.sync_callback()]
         model.fit(dataset(64), validation_data=dataset(32), epochs=1, verbose=0, callbacks=callbacks)
         result["bn_divergence_with_callback"] = kerakit.distribute.sync_replicas(model)
+
+    # The training run end to end: kerakit.train on one device and with devices=2, same seed and data. The training
+    # set is not shuffled here: Keras's TensorFlow input pipeline for a strategy opens one more iterator over the
+    # dataset than one-device training does, so a reshuffling dataset hands the two runs different orders.
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(160, 8, 8, 1)).astype("float32")
+    y = rng.integers(0, 3, size=160)
+    bundle = kerakit.data.from_arrays(x, y, batch_size=16, validation_fraction=0.2, test_fraction=0.2)
+    in_order = tf.data.Dataset.from_tensor_slices(
+        tuple(np.concatenate(parts) for parts in zip(*bundle.train.as_numpy_iterator()))).batch(16)
+    bundle = dataclasses.replace(bundle, train=in_order)
+    for key, devices in (("run_single", None), ("run_parallel", 2)):
+        run = kerakit.train("mlp", bundle, epochs=2, batch_size=16, optimizer="sgd", learning_rate=0.05,
+                            schedule="constant", blueprint_args={"hidden_units": (16,)}, devices=devices,
+                            early_stopping=None, export=False, verbose=0, run_dir=os.path.join(folder, key))
+        result[key] = {"losses": run.history["loss"], "test": run.test_metrics,
+                       "devices": run.config["devices"]}
 
     print("RESULT " + json.dumps(result))
     sys.stdout.flush()

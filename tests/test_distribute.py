@@ -74,6 +74,16 @@ def test_data_parallel_training_matches_one_device(two_devices):
 
 
 @pytest.mark.slow
+def test_the_training_run_on_two_devices_matches_one_device(two_devices):
+    single, parallel = two_devices["run_single"], two_devices["run_parallel"]
+    assert single["devices"] is None and parallel["devices"] == ["cpu:0", "cpu:1"]
+    assert len(single["losses"]) == 2  # 96 training examples: six full batches of 16 per epoch
+    np.testing.assert_allclose(parallel["losses"], single["losses"], rtol=LOSS_RTOL)
+    for name in ("loss", "accuracy"):
+        np.testing.assert_allclose(parallel["test"][name], single["test"][name], rtol=LOSS_RTOL)
+
+
+@pytest.mark.slow
 def test_partial_batch_is_prepared_and_a_prebuilt_model_replicated(two_devices):
     # 69 examples in batches of 16: the last batch of 5 is trimmed to 4, so both devices get 2.
     assert two_devices["prepared_batches"] == [16, 16, 16, 16, 4]
