@@ -5,7 +5,10 @@
 SavedModel parity (through `kerakit.export.saved_model`, compared again here on a fresh batch).
 """
 
+import ast
+import inspect
 import os
+import re
 
 import keras
 import numpy as np
@@ -115,3 +118,28 @@ def run_blueprint_test(model, tmp_path, expected_output_shape=None, expected_par
         served = exported.serve(fresh)
         assert_outputs_close(served, model(fresh, training=False), atol=1e-4, what="SavedModel parity")
     return model
+
+
+def run_docstring_examples(obj):
+    """Runs every ```python block in `obj`'s docstring; a line `expr  # value` must evaluate to `value`.
+
+    Returns the number of lines run.
+    """
+    lines_run = 0
+    for block in re.findall(r"```python\n(.*?)```", inspect.getdoc(obj) or "", re.S):
+        namespace, pending = {}, []
+        for line in block.splitlines():
+            code, _, comment = line.partition("  # ")
+            try:
+                expected = ast.literal_eval(comment.strip())
+            except (ValueError, SyntaxError):
+                pending.append(line)  # statements run together, so multi-line ones (a `def`) work
+                continue
+            exec("\n".join(pending), namespace)
+            lines_run += len(pending) + 1
+            pending = []
+            value = eval(code, namespace)
+            assert value == expected, f"{line!r}: got {value!r}"
+        exec("\n".join(pending), namespace)
+        lines_run += len(pending)
+    return lines_run

@@ -4,10 +4,7 @@ The tfds path runs under `tfds.testing.mock_data` (random examples with the real
 datasets that tfds prepares here from code, offline, to check the split choice and slicing on real split sizes.
 """
 
-import ast
-import inspect
 import math
-import re
 import socket
 import subprocess
 import sys
@@ -18,6 +15,7 @@ import pytest
 import kerakit.data
 from kerakit.data._arrays import split_indices
 from kerakit.errors import KerakitError
+from tests.helpers import run_docstring_examples
 
 DIGITS_SIZES = {"train": 1257, "validation": 270, "test": 270}
 
@@ -42,20 +40,8 @@ def test_docstring_examples_run_and_show_the_right_values():
 
     objects = [kerakit.data, kerakit.data.load, kerakit.data.available, kerakit.data.from_arrays]
     objects += [kerakit.data.DataBundle, _bundled.digits]
-    checked = 0
-    for obj in objects:
-        for block in re.findall(r"```python\n(.*?)```", inspect.getdoc(obj), re.S):
-            namespace = {}
-            for line in block.splitlines():
-                code, _, comment = line.partition("  # ")
-                try:
-                    expected = ast.literal_eval(comment)
-                except (ValueError, SyntaxError):
-                    exec(line, namespace)
-                    continue
-                assert eval(code, namespace) == expected, (obj, line)
-                checked += 1
-    assert checked >= 6
+    checked = sum(run_docstring_examples(obj) for obj in objects)
+    assert checked >= 10
 
 
 # --- import -------------------------------------------------------------------------------------------------------

@@ -49,6 +49,16 @@ def test_a_blueprint_without_a_tiny_configuration_is_refused():
             """Missing tiny."""
 
 
+def _install_fake_distribution(tmp_path, monkeypatch, name, entry_point):
+    """Makes `tmp_path` look like site-packages holding a distribution with one `kerakit.blueprints` entry point."""
+    dist_info = tmp_path / f"{name}-0.1.dist-info"
+    dist_info.mkdir()
+    (dist_info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n")
+    (dist_info / "entry_points.txt").write_text(f"[kerakit.blueprints]\n{entry_point}\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(registry, "_loaded", False)
+
+
 def test_third_party_blueprints_arrive_through_the_entry_point_group(tmp_path, monkeypatch):
     package = tmp_path / "kk_plugin"
     package.mkdir()
@@ -62,12 +72,7 @@ def test_third_party_blueprints_arrive_through_the_entry_point_group(tmp_path, m
             inputs = keras.Input((3,))
             return keras.Model(inputs, keras.layers.Dense(units)(inputs))
     '''))
-    dist_info = tmp_path / "kk_plugin-0.1.dist-info"
-    dist_info.mkdir()
-    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: kk-plugin\nVersion: 0.1\n")
-    (dist_info / "entry_points.txt").write_text("[kerakit.blueprints]\nkk = kk_plugin\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr(registry, "_loaded", False)
+    _install_fake_distribution(tmp_path, monkeypatch, "kk_plugin", "kk = kk_plugin")
     try:
         assert "plugin_linear" in kerakit.list_blueprints()
         assert kerakit.get_blueprint("plugin_linear").module == "kk_plugin"
@@ -78,12 +83,7 @@ def test_third_party_blueprints_arrive_through_the_entry_point_group(tmp_path, m
 
 
 def test_a_broken_plugin_warns_and_does_not_break_the_kit(tmp_path, monkeypatch):
-    dist_info = tmp_path / "kk_broken-0.1.dist-info"
-    dist_info.mkdir()
-    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: kk-broken\nVersion: 0.1\n")
-    (dist_info / "entry_points.txt").write_text("[kerakit.blueprints]\nbroken = kk_missing_module\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr(registry, "_loaded", False)
+    _install_fake_distribution(tmp_path, monkeypatch, "kk_broken", "broken = kk_missing_module")
     with pytest.warns(UserWarning, match=r"could not load blueprints from entry point 'kk_missing_module'"):
         names = kerakit.list_blueprints()
     assert "convnet" in names

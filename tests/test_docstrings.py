@@ -1,0 +1,39 @@
+"""Every runnable example in the public docstrings runs, and a line `expr  # value` must evaluate to `value`.
+
+Docstrings cannot drift from the code this way. (The training run's example trains for minutes and is covered by
+tests/test_training.py instead.)
+"""
+
+import tempfile
+
+import pytest
+
+import kerakit
+import kerakit.distribute
+import kerakit.export
+import kerakit.optimizers
+import kerakit.plots
+import kerakit.registry
+import kerakit.schedules
+from tests.helpers import run_docstring_examples
+
+OBJECTS = {
+    "kerakit.build": kerakit.build,
+    "kerakit.list_blueprints": kerakit.list_blueprints,
+    "kerakit.registry.blueprint": kerakit.registry.blueprint,
+    "kerakit.schedules.make_schedule": kerakit.schedules.make_schedule,
+    "kerakit.optimizers.make_optimizer": kerakit.optimizers.make_optimizer,
+    "kerakit.plots.plot_history": kerakit.plots.plot_history,
+    "kerakit.export": kerakit.export,
+    "kerakit.export.saved_model": kerakit.export.saved_model,
+    "kerakit.distribute.sync_replicas": kerakit.distribute.sync_replicas,
+    "kerakit.distribute.prepare_dataset": kerakit.distribute.prepare_dataset,
+    **{f"blueprint {name}": kerakit.get_blueprint(name).builder for name in kerakit.list_blueprints()},
+}
+
+
+@pytest.mark.parametrize("name", sorted(OBJECTS))
+def test_docstring_example_runs(name, monkeypatch):
+    monkeypatch.chdir(tempfile.mkdtemp())
+    monkeypatch.setattr(kerakit.registry, "_REGISTRY", dict(kerakit.registry._REGISTRY))  # examples may register
+    assert run_docstring_examples(OBJECTS[name]) >= 1, f"{name} has no runnable example"
