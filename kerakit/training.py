@@ -13,8 +13,10 @@ The run folder holds `config.json` (everything needed to run it again: `kerakit 
 """
 
 import dataclasses
+import inspect
 import math
 import os
+import statistics
 import time
 import traceback
 
@@ -131,6 +133,7 @@ def train(
 
     from kerakit import data as kdata
     from kerakit import distribute
+    from kerakit.callbacks import RunProgress
     from kerakit import optimizers as koptimizers
     from kerakit import schedules as kschedules
 
@@ -156,6 +159,7 @@ def train(
         "model": model_name,
         "blueprint_args": _jsonable(blueprint_args) if isinstance(model, str) else {"parameters": model.count_params()},
         "data": info.name,
+        "data_examples": info.num_examples,
         "data_args": _jsonable(data_args),
         "epochs": epochs,
         "batch_size": batch_size,
@@ -202,13 +206,14 @@ def train(
                 metrics=["accuracy"] if info.num_classes else ["mae"],
                 jit_compile=jit_compile,
             )
-            progress = _run_callbacks(folder, resumed, early_stopping, tensorboard)
+            timer = RunProgress(folder)
+            run_callbacks = [timer, *_keras_callbacks(folder, resumed, early_stopping, tensorboard)]
             if devices:  # TensorFlow: per-replica batch-norm statistics drift apart; average them
-                progress.append(distribute.sync_callback())
+                run_callbacks.append(distribute.sync_callback())
             # Every global batch must split evenly over the devices (JAX fails otherwise; TF mis-weights).
             model.fit(distribute.prepare_dataset(bundle.train, devices, batch_size=batch_size),
                       validation_data=distribute.prepare_dataset(bundle.validation, devices),
-                      epochs=epochs, shuffle=False, callbacks=progress + list(callbacks or []), verbose=verbose)
+                      epochs=epochs, shuffle=False, callbacks=run_callbacks + list(callbacks or []), verbose=verbose)
         history = _read_history(folder / "history.csv")
         _raise_if_diverged(history)
         # Outside the distribution scope, so every test example counts on any number of devices.
@@ -223,12 +228,12 @@ def train(
 
         write_json(folder / "history.json", history)
         plot_history(history, folder / "curves.png", title=f"{model_name} on {info.name}")
-        epoch_seconds = progress[0].epoch_seconds
+        epoch_seconds = timer.epoch_seconds
         write_json(folder / "metrics.json", {
             "test": test_metrics,
             "epochs_trained": len(history.get("loss", [])),
             "seconds_per_epoch": epoch_seconds,
-            "median_seconds_per_epoch": _median(epoch_seconds),
+            "median_seconds_per_epoch": statistics.median(epoch_seconds) if epoch_seconds else None,
             "seconds": time.perf_counter() - started,
         })
         folder.set_status("complete", epochs_done=len(history.get("loss", [])))
@@ -335,14 +340,12 @@ def _loss_for(model, info, loss):
     return keras.losses.SparseCategoricalCrossentropy(from_logits=not ends_in_softmax)
 
 
-def _run_callbacks(folder, resumed, early_stopping, tensorboard):
+def _keras_callbacks(folder, resumed, early_stopping, tensorboard):
+    """Keras's own callbacks for a run in `folder`."""
     import keras
-
-    from kerakit.callbacks import RunProgress
 
     (folder / "checkpoints").mkdir(exist_ok=True)
     run_callbacks = [
-        RunProgress(folder),
         keras.callbacks.BackupAndRestore(str(folder / "backup")),
         keras.callbacks.TerminateOnNaN(),
         keras.callbacks.CSVLogger(str(folder / "history.csv"), append=resumed),
@@ -387,14 +390,6 @@ def _save_model(model, path):
         tmp.unlink(missing_ok=True)
 
 
-def _median(values):
-    ordered = sorted(values)
-    if not ordered:
-        return None
-    middle = len(ordered) // 2
-    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
-
-
 def _slug(text):
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in text)
 
@@ -411,7 +406,8 @@ def _jsonable(value):
 
 def _reproduce_arguments(model, data, settings, tensorboard, devices, export, jit_compile):
     """The `train` keyword arguments that run the same training again (`train_from_config`)."""
-    arguments = {k: v for k, v in settings.items() if k not in ("model", "data", "backend")}
+    accepted = inspect.signature(train).parameters
+    arguments = {k: v for k, v in settings.items() if k in accepted and k not in ("model", "data")}
     arguments.update(
         model=model if isinstance(model, str) else None,
         data=data if isinstance(data, str) else None,
