@@ -38,7 +38,7 @@ def main(argv):
         if code != 0:
             status = code
     failed = totals["failed"] + totals["errors"]
-    print(f"\nboth backends: {totals['passed']} passed, {failed} failed, {totals['skipped']} skipped")
+    print(f"\ntotal: {totals['passed']} passed, {failed} failed, {totals['skipped']} skipped")
     return status
 
 

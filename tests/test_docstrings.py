@@ -15,6 +15,7 @@ import kerakit.optimizers
 import kerakit.plots
 import kerakit.registry
 import kerakit.schedules
+from blueprints import _pretrained
 from tests.helpers import run_docstring_examples
 
 OBJECTS = {
@@ -28,6 +29,7 @@ OBJECTS = {
     "kerakit.export.saved_model": kerakit.export.saved_model,
     "kerakit.distribute.sync_replicas": kerakit.distribute.sync_replicas,
     "kerakit.distribute.prepare_dataset": kerakit.distribute.prepare_dataset,
+    "blueprints._pretrained.copy_weights_in_order": _pretrained.copy_weights_in_order,
     **{f"blueprint {name}": kerakit.get_blueprint(name).builder for name in kerakit.list_blueprints()},
 }
 

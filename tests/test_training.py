@@ -26,13 +26,14 @@ def _train(tmp_path, **kwargs):
 
 
 def test_a_run_writes_a_complete_run_folder(tmp_path):
-    result = _train(tmp_path, export=True)
+    result = _train(tmp_path, export=True, tensorboard=True)
     run = tmp_path / "run"
     assert result.run_dir == str(run.absolute())
     for name in ("config.json", "status.json", "model.keras", "history.csv", "history.json", "metrics.json",
                  "curves.png", "checkpoints/best.keras", "saved_model/saved_model.pb"):
         assert (run / name).exists(), name
     assert not (run / "backup").exists(), "the resume backup is removed once the run completes"
+    assert list((run / "tensorboard").rglob("events.out.tfevents.*")), "TensorBoard wrote no event file"
     status = json.loads((run / "status.json").read_text())
     assert status["status"] == "complete" and status["epochs_done"] == 2
     assert (run / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
