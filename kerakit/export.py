@@ -401,11 +401,15 @@ def _shapes(structure):
 
 
 def _keras_outputs(owner, model, inputs):
-    """The model's outputs on `inputs` in inference mode, as a flat list of NumPy arrays."""
+    """The model's outputs on `inputs` in inference mode, as a flat list of NumPy arrays.
+
+    Through `predict`, which compiles the whole model once: on JAX an eager call compiles every op on its own.
+    """
     import keras
 
     try:
-        outputs = model(inputs, training=False)
+        batch = len(keras.tree.flatten(inputs)[0])
+        outputs = model.predict(inputs, batch_size=batch, verbose=0)
     except Exception as error:
         raise KerakitError(
             f"{owner}: the model cannot be called on the sample inputs of shapes {_shapes(inputs)} "

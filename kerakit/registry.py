@@ -94,6 +94,41 @@ def blueprint(family, task, tiny=None, name=None):
     return register
 
 
+def variant_of(builder, hide=(), **defaults):
+    """Gives a thin variant `fn(**kwargs)` the signature of `builder`, less `hide`, with the variant's `defaults`.
+
+    `build` then refuses unknown argument names for the variant too, and the training run sees its `input_shape`
+    and `num_classes` to fill them from the data. The variant's body passes its defaults on, the caller's winning:
+    `return builder(**{**defaults, **kwargs})`.
+
+    Example:
+
+    ```python
+    import inspect
+    from kerakit.registry import variant_of
+
+    def _net(depth, width=1.0, name="net"):
+        return depth, width, name
+
+    @variant_of(_net, depth=3, name="net3")
+    def net3(**kwargs):
+        return _net(**{"depth": 3, "name": "net3", **kwargs})
+
+    str(inspect.signature(net3))  # '(*, depth=3, width=1.0, name=\'net3\')'
+    ```
+    """
+
+    def decorate(fn):
+        parameters = [
+            p.replace(kind=inspect.Parameter.KEYWORD_ONLY, default=defaults.get(p.name, p.default))
+            for p in inspect.signature(builder).parameters.values() if p.name not in hide
+        ]
+        fn.__signature__ = inspect.Signature(parameters)
+        return fn
+
+    return decorate
+
+
 def _load_all():
     """Imports the built-in blueprints and every `kerakit.blueprints` entry point, once."""
     global _loaded

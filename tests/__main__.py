@@ -1,6 +1,6 @@
 """Runs the whole test suite under both Keras backends, one pytest process per backend.
 
-    python -m tests                 # TensorFlow, then JAX
+    python -m tests                 # TensorFlow, then JAX (two pytest-xdist workers; KERAKIT_TEST_WORKERS=N)
     python -m tests -k export       # extra arguments go to pytest
     KERAKIT_TEST_BACKENDS=jax python -m tests
 
@@ -14,6 +14,15 @@ import sys
 import time
 
 
+def _parallel_arguments():
+    """Two pytest workers where pytest-xdist is installed: most of the time goes to single-threaded XLA compilation."""
+    try:
+        import xdist  # noqa: F401
+    except ImportError:
+        return []
+    return ["-n", os.environ.get("KERAKIT_TEST_WORKERS", "2")]
+
+
 def main(argv):
     backends = os.environ.get("KERAKIT_TEST_BACKENDS", "tensorflow,jax").split(",")
     totals = {"passed": 0, "failed": 0, "skipped": 0, "errors": 0}
@@ -22,7 +31,8 @@ def main(argv):
         print(f"\n===== kerakit tests, KERAS_BACKEND={backend} =====", flush=True)
         env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2")
         started = time.perf_counter()
-        process = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *argv], env=env,
+        command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *_parallel_arguments(), *argv]
+        process = subprocess.Popen(command, env=env,
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         last_lines = []
         for line in process.stdout:

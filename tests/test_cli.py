@@ -19,8 +19,8 @@ def test_list_prints_name_family_task_and_description(capsys):
     assert out[0].split()[:4] == ["name", "family", "task", "description"]
     lenet = next(line for line in out if line.startswith("lenet5"))
     assert "vision" in lenet and "image_classification" in lenet and "LeNet-5" in lenet
-    assert main(["list", "conv*"]) == 0
-    assert [line.split()[0] for line in capsys.readouterr().out.splitlines()[1:]] == ["convnet"]
+    assert main(["list", "lenet*"]) == 0
+    assert [line.split()[0] for line in capsys.readouterr().out.splitlines()[1:]] == ["lenet5"]
 
 
 def test_train_then_export_a_run_folder(tmp_path, capsys):

@@ -22,6 +22,7 @@ OBJECTS = {
     "kerakit.build": kerakit.build,
     "kerakit.list_blueprints": kerakit.list_blueprints,
     "kerakit.registry.blueprint": kerakit.registry.blueprint,
+    "kerakit.registry.variant_of": kerakit.registry.variant_of,
     "kerakit.schedules.make_schedule": kerakit.schedules.make_schedule,
     "kerakit.optimizers.make_optimizer": kerakit.optimizers.make_optimizer,
     "kerakit.plots.plot_history": kerakit.plots.plot_history,

@@ -23,7 +23,7 @@ def test_the_first_blueprints_are_registered_with_metadata():
 
 
 def test_an_unknown_name_lists_the_closest_names():
-    with pytest.raises(KerakitError, match=r"Unknown blueprint 'convnt'. Did you mean: convnet\?"):
+    with pytest.raises(KerakitError, match=r"Unknown blueprint 'convnt'. Did you mean: convnet[,?]"):
         kerakit.build("convnt")
     with pytest.raises(KerakitError, match=r"Unknown blueprint 'lenet'. Did you mean: lenet5"):
         kerakit.get_blueprint("lenet")

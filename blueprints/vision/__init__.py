@@ -1,3 +1,7 @@
 """Image blueprints: classification backbones and heads."""
 
 from blueprints.vision import convnet, lenet  # noqa: F401
+from blueprints.vision import densenet, mobilenet  # noqa: F401
+from blueprints.vision import resnet  # noqa: F401
+from blueprints.vision import convnext  # noqa: F401
+from blueprints.vision import alexnet, vgg  # noqa: F401
