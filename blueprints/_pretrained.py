@@ -50,10 +50,13 @@ def copy_weights_in_order(source, target):
         pairs.append((s, t))
     for s, t in pairs:
         t.set_weights(s.get_weights())
+        if hasattr(t, "finalize_state"):  # e.g. an adapted Normalization caches mean/variance from its weights
+            t.finalize_state()
     return sum(len(s.weights) for s, _ in pairs)
 
 
-def load_keras_applications_weights(model, application, weights, input_shape, num_classes, include_top, owner):
+def load_keras_applications_weights(model, application, weights, input_shape, num_classes, include_top, owner,
+                                    **application_kwargs):
     """Copies `weights` (`"imagenet"` or a path) of `keras.applications.<application>` into `model`.
 
     Args:
@@ -64,6 +67,7 @@ def load_keras_applications_weights(model, application, weights, input_shape, nu
         num_classes: int. The blueprint's number of classes.
         include_top: bool. Whether the blueprint has the classification layer.
         owner: str. The blueprint's name, for error messages.
+        **application_kwargs: more arguments of the keras.applications class (e.g. MobileNetV2's `alpha`).
     """
     if include_top and num_classes != 1000:
         raise invalid(owner, "num_classes", "1000 when weights are loaded with include_top=True (or pass "
@@ -71,6 +75,6 @@ def load_keras_applications_weights(model, application, weights, input_shape, nu
     import keras
 
     reference = getattr(keras.applications, application)(
-        weights=weights, include_top=include_top, input_shape=input_shape, classes=num_classes)
+        weights=weights, include_top=include_top, input_shape=input_shape, classes=num_classes, **application_kwargs)
     copy_weights_in_order(reference, model)
     return model

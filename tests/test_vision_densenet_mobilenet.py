@@ -129,3 +129,17 @@ def test_inputs_of_any_size_the_downsampling_allows():
 def test_bad_arguments_are_refused_before_building(name, kwargs, message):
     with pytest.raises(KerakitError, match=message):
         kerakit.build(name, **kwargs)
+
+
+def test_mobilenet_v2_loads_a_keras_applications_weights_file(tmp_path):
+    # `weights=<file>` goes through the shared loader with `alpha` passed on to keras.applications.MobileNetV2.
+    reference = keras.applications.MobileNetV2(input_shape=(96, 96, 3), alpha=0.35, include_top=False, weights=None)
+    rng = np.random.default_rng(3)
+    reference.set_weights([rng.normal(scale=0.1, size=w.shape).astype("float32") + (1.0 if "variance" in v.path else 0)
+                           for w, v in zip(reference.get_weights(), reference.weights)])
+    path = str(tmp_path / "mobilenet_v2_035.weights.h5")
+    reference.save_weights(path)
+    model = kerakit.build("mobilenet_v2", input_shape=(96, 96, 3), alpha=0.35, include_top=False, pooling=None,
+                          weights=path)
+    x = rng.normal(size=(2, 96, 96, 3)).astype("float32")
+    np.testing.assert_allclose(model.predict(x, verbose=0), reference.predict(x, verbose=0), atol=1e-5)

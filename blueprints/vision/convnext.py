@@ -14,7 +14,7 @@ import os
 
 from blueprints._heads import check_head_arguments, classification_head
 from kerakit import errors
-from kerakit.registry import blueprint
+from kerakit.registry import blueprint, variant_of
 
 _EPSILON = 1e-6
 # The ImageNet-1k mean and variance on the 0-255 scale, as keras.applications' ConvNeXt bakes into its models.
@@ -86,22 +86,22 @@ def _check_weights(owner, weights, input_shape, num_classes, include_top, poolin
 
 
 def _convnext(
-    input_shape,
-    num_classes,
-    depths,
-    widths,
-    drop_path_rate,
-    layer_scale_init_value,
-    include_preprocessing,
-    include_top,
-    pooling,
-    dropout,
-    classifier_activation,
-    weights,
-    name,
-    application,
-    default_depths,
-    default_widths,
+    input_shape=(224, 224, 3),
+    num_classes=1000,
+    depths=(3, 3, 9, 3),
+    widths=(96, 192, 384, 768),
+    drop_path_rate=0.0,
+    layer_scale_init_value=1e-6,
+    include_preprocessing=True,
+    include_top=True,
+    pooling="avg",
+    dropout=0.0,
+    classifier_activation=None,
+    weights=None,
+    name="convnext",
+    application="ConvNeXtTiny",
+    default_depths=(3, 3, 9, 3),
+    default_widths=(96, 192, 384, 768),
 ):
     """The configurable ConvNeXt builder behind the registered variants (see `convnext_tiny` for the arguments)."""
     owner = name if isinstance(name, str) else "convnext"
@@ -179,9 +179,14 @@ _ARGS_DOC = """
 """
 
 
-def _variant(builder_kwargs, application, depths, widths):
-    """Calls the builder with a variant's arguments and the keras.applications model it reproduces."""
-    return _convnext(**builder_kwargs, application=application, default_depths=depths, default_widths=widths)
+_HIDDEN = ("application", "default_depths", "default_widths")  # fixed by each variant
+
+
+def _variant(name, application, depths, widths, kwargs):
+    """Calls the builder with a variant's defaults (the caller's `kwargs` winning) and the keras.applications model
+    it reproduces."""
+    arguments = {"depths": depths, "widths": widths, "name": name, **kwargs}
+    return _convnext(**arguments, application=application, default_depths=depths, default_widths=widths)
 
 
 def _document(name, application, depths, widths):
@@ -197,22 +202,9 @@ def _document(name, application, depths, widths):
 
 
 @blueprint(family="vision", task="image_classification", tiny=_TINY)
+@variant_of(_convnext, hide=_HIDDEN, depths=(3, 3, 9, 3), widths=(96, 192, 384, 768), name="convnext_tiny")
 @_document("convnext_tiny", "ConvNeXtTiny", (3, 3, 9, 3), (96, 192, 384, 768))
-def convnext_tiny(
-    input_shape=(224, 224, 3),
-    num_classes=1000,
-    depths=(3, 3, 9, 3),
-    widths=(96, 192, 384, 768),
-    drop_path_rate=0.0,
-    layer_scale_init_value=1e-6,
-    include_preprocessing=True,
-    include_top=True,
-    pooling="avg",
-    dropout=0.0,
-    classifier_activation=None,
-    weights=None,
-    name="convnext_tiny",
-):
+def convnext_tiny(**kwargs):
     """ConvNeXt-T: stages of 3, 3, 9, 3 blocks, 96 to 768 channels; 28,589,128 parameters at 1000 classes.
 
     The same architecture as `keras.applications.ConvNeXtTiny`; the arguments are the ConvNeXt builder's.
@@ -227,26 +219,13 @@ def convnext_tiny(
     model.output_shape  # (None, 10)
     ```
     """
-    return _variant(dict(locals()), "ConvNeXtTiny", (3, 3, 9, 3), (96, 192, 384, 768))
+    return _variant("convnext_tiny", "ConvNeXtTiny", (3, 3, 9, 3), (96, 192, 384, 768), kwargs)
 
 
 @blueprint(family="vision", task="image_classification", tiny=_TINY)
+@variant_of(_convnext, hide=_HIDDEN, depths=(3, 3, 27, 3), widths=(96, 192, 384, 768), name="convnext_small")
 @_document("convnext_small", "ConvNeXtSmall", (3, 3, 27, 3), (96, 192, 384, 768))
-def convnext_small(
-    input_shape=(224, 224, 3),
-    num_classes=1000,
-    depths=(3, 3, 27, 3),
-    widths=(96, 192, 384, 768),
-    drop_path_rate=0.0,
-    layer_scale_init_value=1e-6,
-    include_preprocessing=True,
-    include_top=True,
-    pooling="avg",
-    dropout=0.0,
-    classifier_activation=None,
-    weights=None,
-    name="convnext_small",
-):
+def convnext_small(**kwargs):
     """ConvNeXt-S: stages of 3, 3, 27, 3 blocks, 96 to 768 channels; 50,223,688 parameters at 1000 classes.
 
     The same architecture as `keras.applications.ConvNeXtSmall`; the arguments are the ConvNeXt builder's.
@@ -262,26 +241,13 @@ def convnext_small(
     model.output_shape  # (None, 10)
     ```
     """
-    return _variant(dict(locals()), "ConvNeXtSmall", (3, 3, 27, 3), (96, 192, 384, 768))
+    return _variant("convnext_small", "ConvNeXtSmall", (3, 3, 27, 3), (96, 192, 384, 768), kwargs)
 
 
 @blueprint(family="vision", task="image_classification", tiny=_TINY)
+@variant_of(_convnext, hide=_HIDDEN, depths=(3, 3, 27, 3), widths=(128, 256, 512, 1024), name="convnext_base")
 @_document("convnext_base", "ConvNeXtBase", (3, 3, 27, 3), (128, 256, 512, 1024))
-def convnext_base(
-    input_shape=(224, 224, 3),
-    num_classes=1000,
-    depths=(3, 3, 27, 3),
-    widths=(128, 256, 512, 1024),
-    drop_path_rate=0.0,
-    layer_scale_init_value=1e-6,
-    include_preprocessing=True,
-    include_top=True,
-    pooling="avg",
-    dropout=0.0,
-    classifier_activation=None,
-    weights=None,
-    name="convnext_base",
-):
+def convnext_base(**kwargs):
     """ConvNeXt-B: stages of 3, 3, 27, 3 blocks, 128 to 1024 channels; 88,591,464 parameters at 1000 classes.
 
     The same architecture as `keras.applications.ConvNeXtBase`; the arguments are the ConvNeXt builder's.
@@ -297,26 +263,13 @@ def convnext_base(
     model.output_shape  # (None, 64)
     ```
     """
-    return _variant(dict(locals()), "ConvNeXtBase", (3, 3, 27, 3), (128, 256, 512, 1024))
+    return _variant("convnext_base", "ConvNeXtBase", (3, 3, 27, 3), (128, 256, 512, 1024), kwargs)
 
 
 @blueprint(family="vision", task="image_classification", tiny=_TINY)
+@variant_of(_convnext, hide=_HIDDEN, depths=(3, 3, 27, 3), widths=(192, 384, 768, 1536), name="convnext_large")
 @_document("convnext_large", "ConvNeXtLarge", (3, 3, 27, 3), (192, 384, 768, 1536))
-def convnext_large(
-    input_shape=(224, 224, 3),
-    num_classes=1000,
-    depths=(3, 3, 27, 3),
-    widths=(192, 384, 768, 1536),
-    drop_path_rate=0.0,
-    layer_scale_init_value=1e-6,
-    include_preprocessing=True,
-    include_top=True,
-    pooling="avg",
-    dropout=0.0,
-    classifier_activation=None,
-    weights=None,
-    name="convnext_large",
-):
+def convnext_large(**kwargs):
     """ConvNeXt-L: stages of 3, 3, 27, 3 blocks, 192 to 1536 channels; 197,767,336 parameters at 1000 classes.
 
     The same architecture as `keras.applications.ConvNeXtLarge`; the arguments are the ConvNeXt builder's.
@@ -332,4 +285,4 @@ def convnext_large(
     model.output_shape  # (None, 5)
     ```
     """
-    return _variant(dict(locals()), "ConvNeXtLarge", (3, 3, 27, 3), (192, 384, 768, 1536))
+    return _variant("convnext_large", "ConvNeXtLarge", (3, 3, 27, 3), (192, 384, 768, 1536), kwargs)

@@ -148,12 +148,10 @@ def mobilenet_v2(
     outputs = classification_head(x, num_classes, include_top, pooling, dropout, classifier_activation, name)
     model = keras.Model(inputs, outputs, name=name)
     if weights is not None:
-        from blueprints._pretrained import copy_weights_in_order
+        from blueprints._pretrained import load_keras_applications_weights
 
-        # `load_keras_applications_weights` cannot pass `alpha`, so the reference is built here. The weights do not
-        # depend on the input size; keras.applications picks the file by its input side.
+        # The weights do not depend on the input size; keras.applications picks the file by its input side.
         side = input_shape[0] if input_shape[0] == input_shape[1] and input_shape[0] in _PRETRAINED_SIZES else 224
-        reference = keras.applications.MobileNetV2(input_shape=(side, side, 3), alpha=alpha, include_top=include_top,
-                                                   weights=weights, classes=num_classes)
-        copy_weights_in_order(reference, model)
+        load_keras_applications_weights(model, "MobileNetV2", weights, (side, side, 3), num_classes, include_top,
+                                        name, alpha=alpha)
     return model
