@@ -16,10 +16,10 @@ from kerakit._version import __version__
 from kerakit.errors import KerakitError
 from kerakit.registry import blueprint, build, get_blueprint, list_blueprints
 
-_LAZY_MODULES = ("data", "export", "distribute", "layers", "models", "training")
-_LAZY_FUNCTIONS = {"train": ("kerakit.training", "train")}
+_LAZY_MODULES = ("backbones", "data", "export", "distribute", "layers", "models", "training")
+_LAZY_FUNCTIONS = {"train": ("kerakit.training", "train"), "backbone": ("kerakit.backbones", "backbone")}
 
-__all__ = ["__version__", "KerakitError", "blueprint", "build", "get_blueprint", "list_blueprints", "train"]
+__all__ = ["__version__", "KerakitError", "backbone", "blueprint", "build", "get_blueprint", "list_blueprints", "train"]
 
 
 def __getattr__(name):

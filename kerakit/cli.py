@@ -75,8 +75,20 @@ def _add_train_arguments(parser):
     parser.add_argument("--no-export", dest="export", action="store_false", help="skip the SavedModel export")
     parser.add_argument("--tfds-data-dir", help="TFDS data directory (default: TFDS's own)")
     parser.add_argument("--tfds-download", action="store_true", help="let TFDS download and prepare the data")
+    parser.add_argument("--init-from", default=d["init_from"], metavar="PATH",
+                        help="transfer learning: start from a .keras model or a run folder (layers matched by name)")
+    parser.add_argument("--freeze-epochs", type=int, default=d["freeze_epochs"], metavar="N",
+                        help="transfer learning: train only the head for N epochs, then fine-tune. Default: %(default)s")
+    parser.add_argument("--unfreeze-stages", type=_parse_stages, default=d["unfreeze_stages"], metavar="N|all",
+                        help="stages (from the top) that fine-tune after the frozen epochs. Default: %(default)s")
+    parser.add_argument("--fine-tune-lr-factor", type=float, default=d["fine_tune_lr_factor"], metavar="F",
+                        help="learning-rate multiplier after the frozen epochs. Default: %(default)s")
     parser.add_argument("--config", help="re-run the settings of a run's config.json (other flags are ignored)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _parse_stages(text):
+    return int(text) if text.isdigit() else text
 
 
 def _parse_devices(text):
@@ -105,7 +117,9 @@ def _command_train(args):
             weight_decay=args.weight_decay, loss=args.loss, seed=args.seed, run_dir=args.run_dir,
             runs_root=args.runs_root, overwrite=args.overwrite, early_stopping=args.early_stopping or None,
             tensorboard=args.tensorboard, devices=_parse_devices(args.devices), export=args.export,
-            verbose=verbose, blueprint_args=dict(args.arg), data_args=data_args,
+            verbose=verbose, blueprint_args=dict(args.arg), data_args=data_args, init_from=args.init_from,
+            freeze_epochs=args.freeze_epochs, unfreeze_stages=args.unfreeze_stages,
+            fine_tune_lr_factor=args.fine_tune_lr_factor,
         )
     metrics = ", ".join(f"{k} {v:.4f}" for k, v in result.test_metrics.items())
     print(f"test: {metrics}")

@@ -174,7 +174,7 @@ def list_blueprints(pattern="*", family=None, task=None):
     )
 
 
-def build(name, **kwargs):
+def build(name, /, **kwargs):
     """Builds the blueprint registered as `name` with keyword arguments `kwargs`.
 
     Arguments the builder does not take are refused with the list of those it does take.

@@ -83,6 +83,10 @@ def train(
     data_args=None,
     jit_compile="auto",
     callbacks=None,
+    init_from=None,
+    freeze_epochs=0,
+    unfreeze_stages="all",
+    fine_tune_lr_factor=0.1,
 ):
     """Trains a model on a dataset and writes a run folder; see the module docstring.
 
@@ -118,6 +122,17 @@ def train(
             `data_dir`, `download`, `image_size`).
         jit_compile: bool or "auto". XLA compilation, as in `Model.compile`. Defaults to `"auto"`.
         callbacks: list or None. More Keras callbacks.
+        init_from: str or None. Transfer learning: a `.keras` model or a run folder (its `model.keras`) whose
+            weights start the model, layer by layer where the names and weight shapes agree (a head with another
+            number of classes keeps its fresh weights). Pretrained ImageNet weights come from
+            `blueprint_args={"weights": "imagenet"}` instead. Defaults to `None`.
+        freeze_epochs: int. Transfer learning: the first epochs train only the head, with the backbone frozen
+            (its batch-norm layers in inference mode); then the stages chosen by `unfreeze_stages` train too, at
+            `learning_rate * fine_tune_lr_factor`. `0` has no frozen phase. Defaults to `0`.
+        unfreeze_stages: int or "all". How many stages, counted from the top (the lowest resolution), train after
+            the frozen phase (or from the start when `freeze_epochs=0`); the others stay frozen. A stage is every
+            layer at one resolution (`kerakit.backbones.stages`). Defaults to `"all"`.
+        fine_tune_lr_factor: float. Learning-rate multiplier of the phase after `freeze_epochs`. Defaults to `0.1`.
 
     Returns:
         A `RunResult`.
@@ -130,12 +145,15 @@ def train(
         warmup_epochs = min(1.0, epochs / 10)
     _check_arguments(model, epochs, batch_size, learning_rate, warmup_epochs, early_stopping, blueprint_args,
                      verbose)
+    from kerakit import transfer
+
+    init_from = transfer.check_arguments(epochs, init_from, freeze_epochs, unfreeze_stages, fine_tune_lr_factor)
 
     from kerakit import data as kdata
     from kerakit import distribute
-    from kerakit.callbacks import RunProgress
     from kerakit import optimizers as koptimizers
     from kerakit import schedules as kschedules
+    from kerakit.callbacks import RunProgress
 
     errors.check_choice("train", "optimizer", optimizer, koptimizers.OPTIMIZERS)
     errors.check_choice("train", "schedule", schedule, kschedules.SCHEDULES)
@@ -171,6 +189,10 @@ def train(
         "loss": loss,
         "seed": seed,
         "early_stopping": early_stopping,
+        "init_from": init_from,
+        "freeze_epochs": freeze_epochs,
+        "unfreeze_stages": unfreeze_stages,
+        "fine_tune_lr_factor": fine_tune_lr_factor,
         "backend": keras.backend.backend(),
     }
     from kerakit.run_folder import resolve_run_folder, write_json
@@ -198,22 +220,35 @@ def train(
                 model = build(model, **blueprint_args)
             else:
                 model = distribute.replicate(model, devices)
-            rate = kschedules.make_schedule(schedule, learning_rate, epochs=epochs,
-                                            steps_per_epoch=bundle.steps_per_epoch, warmup_epochs=warmup_epochs)
-            model.compile(
-                optimizer=koptimizers.make_optimizer(optimizer, rate, weight_decay=weight_decay),
-                loss=_loss_for(model, info, loss),
-                metrics=["accuracy"] if info.num_classes else ["mae"],
-                jit_compile=jit_compile,
-            )
+            if init_from:
+                transfer.copy_matching_weights(init_from, model, verbose=bool(verbose))
+            phases = transfer.plan(model, epochs, freeze_epochs, unfreeze_stages, learning_rate, fine_tune_lr_factor)
             timer = RunProgress(folder)
-            run_callbacks = [timer, *_keras_callbacks(folder, resumed, early_stopping, tensorboard)]
-            if devices:  # TensorFlow: per-replica batch-norm statistics drift apart; average them
-                run_callbacks.append(distribute.sync_callback())
-            # Every global batch must split evenly over the devices (JAX fails otherwise; TF mis-weights).
-            model.fit(distribute.prepare_dataset(bundle.train, devices, batch_size=batch_size),
-                      validation_data=distribute.prepare_dataset(bundle.validation, devices),
-                      epochs=epochs, shuffle=False, callbacks=run_callbacks + list(callbacks or []), verbose=verbose)
+            for index, phase in enumerate(phases):
+                if transfer.phase_done(folder, index, len(phases), model):
+                    continue  # a resumed run: this phase finished before the interruption
+                phase.apply()
+                warmup = warmup_epochs if len(phases) == 1 else min(warmup_epochs, phase.epochs / 2)
+                rate = kschedules.make_schedule(schedule, phase.learning_rate, epochs=phase.epochs,
+                                                steps_per_epoch=bundle.steps_per_epoch, warmup_epochs=warmup)
+                model.compile(
+                    optimizer=koptimizers.make_optimizer(optimizer, rate, weight_decay=weight_decay),
+                    loss=_loss_for(model, info, loss),
+                    metrics=["accuracy"] if info.num_classes else ["mae"],
+                    jit_compile=jit_compile,
+                )
+                backup = "backup" if len(phases) == 1 else f"backup/phase{index + 1}"
+                run_callbacks = [timer, *_keras_callbacks(folder, resumed or index > 0, early_stopping, tensorboard,
+                                                          backup)]
+                if devices:  # TensorFlow: per-replica batch-norm statistics drift apart; average them
+                    run_callbacks.append(distribute.sync_callback())
+                # Every global batch must split evenly over the devices (JAX fails otherwise; TF mis-weights).
+                model.fit(distribute.prepare_dataset(bundle.train, devices, batch_size=batch_size),
+                          validation_data=distribute.prepare_dataset(bundle.validation, devices),
+                          initial_epoch=phase.first_epoch, epochs=phase.first_epoch + phase.epochs, shuffle=False,
+                          callbacks=run_callbacks + list(callbacks or []), verbose=verbose)
+                transfer.mark_phase_done(folder, index, len(phases), model)
+            transfer.finish(folder)
         history = _read_history(folder / "history.csv")
         _raise_if_diverged(history)
         # Outside the distribution scope, so every test example counts on any number of devices.
@@ -340,13 +375,13 @@ def _loss_for(model, info, loss):
     return keras.losses.SparseCategoricalCrossentropy(from_logits=not ends_in_softmax)
 
 
-def _keras_callbacks(folder, resumed, early_stopping, tensorboard):
+def _keras_callbacks(folder, resumed, early_stopping, tensorboard, backup="backup"):
     """Keras's own callbacks for a run in `folder`."""
     import keras
 
     (folder / "checkpoints").mkdir(exist_ok=True)
     run_callbacks = [
-        keras.callbacks.BackupAndRestore(str(folder / "backup")),
+        keras.callbacks.BackupAndRestore(str(folder / backup)),
         keras.callbacks.TerminateOnNaN(),
         keras.callbacks.CSVLogger(str(folder / "history.csv"), append=resumed),
         keras.callbacks.ModelCheckpoint(str(folder / "checkpoints" / "best.keras"), monitor="val_loss",

@@ -5,3 +5,4 @@ from blueprints.vision import densenet, mobilenet  # noqa: F401
 from blueprints.vision import resnet  # noqa: F401
 from blueprints.vision import convnext  # noqa: F401
 from blueprints.vision import alexnet, vgg  # noqa: F401
+from blueprints.vision import unet  # noqa: F401
