@@ -16,7 +16,7 @@ from kerakit._version import __version__
 from kerakit.errors import KerakitError
 from kerakit.registry import blueprint, build, get_blueprint, list_blueprints
 
-_LAZY_MODULES = ("backbones", "data", "export", "distribute", "layers", "models", "training")
+_LAZY_MODULES = ("augment", "backbones", "data", "export", "distribute", "layers", "models", "training")
 _LAZY_FUNCTIONS = {"train": ("kerakit.training", "train"), "backbone": ("kerakit.backbones", "backbone")}
 
 __all__ = ["__version__", "KerakitError", "backbone", "blueprint", "build", "get_blueprint", "list_blueprints", "train"]

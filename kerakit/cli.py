@@ -83,6 +83,9 @@ def _add_train_arguments(parser):
                         help="stages (from the top) that fine-tune after the frozen epochs. Default: %(default)s")
     parser.add_argument("--fine-tune-lr-factor", type=float, default=d["fine_tune_lr_factor"], metavar="F",
                         help="learning-rate multiplier after the frozen epochs. Default: %(default)s")
+    parser.add_argument("--augment", default=d["augment"], metavar="PRESET",
+                        help="image augmentation: none, crop, flip, flip_crop, randaugment, mixup, cutmix, strong, or "
+                        "operations joined by '+' (crop+randaugment+mixup). Default: %(default)s")
     parser.add_argument("--config", help="re-run the settings of a run's config.json (other flags are ignored)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -119,7 +122,7 @@ def _command_train(args):
             tensorboard=args.tensorboard, devices=_parse_devices(args.devices), export=args.export,
             verbose=verbose, blueprint_args=dict(args.arg), data_args=data_args, init_from=args.init_from,
             freeze_epochs=args.freeze_epochs, unfreeze_stages=args.unfreeze_stages,
-            fine_tune_lr_factor=args.fine_tune_lr_factor,
+            fine_tune_lr_factor=args.fine_tune_lr_factor, augment=args.augment,
         )
     metrics = ", ".join(f"{k} {v:.4f}" for k, v in result.test_metrics.items())
     print(f"test: {metrics}")

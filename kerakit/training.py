@@ -87,6 +87,7 @@ def train(
     freeze_epochs=0,
     unfreeze_stages="all",
     fine_tune_lr_factor=0.1,
+    augment="none",
 ):
     """Trains a model on a dataset and writes a run folder; see the module docstring.
 
@@ -133,6 +134,10 @@ def train(
             the frozen phase (or from the start when `freeze_epochs=0`); the others stay frozen. A stage is every
             layer at one resolution (`kerakit.backbones.stages`). Defaults to `"all"`.
         fine_tune_lr_factor: float. Learning-rate multiplier of the phase after `freeze_epochs`. Defaults to `0.1`.
+        augment: str. Image augmentation of the training batches from Keras's own layers (`kerakit.augment`):
+            `"none"`, `"crop"`, `"flip"`, `"flip_crop"`, `"randaugment"`, `"mixup"`, `"cutmix"`, `"strong"`, or
+            operations joined by `+` (`"crop+randaugment+mixup"`). Mixing presets train on soft labels with
+            categorical cross-entropy. Defaults to `"none"`.
 
     Returns:
         A `RunResult`.
@@ -148,6 +153,9 @@ def train(
     from kerakit import transfer
 
     init_from = transfer.check_arguments(epochs, init_from, freeze_epochs, unfreeze_stages, fine_tune_lr_factor)
+    from kerakit import augment as kaugment
+
+    kaugment.check_preset(augment, owner="train", argument="augment")
 
     from kerakit import data as kdata
     from kerakit import distribute
@@ -167,6 +175,11 @@ def train(
     keras.utils.set_random_seed(seed)  # before the data: tf.data's shuffle seeds combine with the global seed
     bundle = kdata.load(data, batch_size=batch_size, seed=seed, **data_args)
     info = bundle.info
+    augmenter = kaugment.augmenter(augment, info.input_shape, info.num_classes, seed=seed, owner="train",
+                                   argument="augment")
+    if augmenter.soft_labels and loss is not None:
+        raise errors.invalid("train", "loss", f"None with augment={augment!r}, which mixes labels (the run uses "
+                             "categorical cross-entropy on the soft labels)", loss)
     if isinstance(model, str):
         blueprint_args = _blueprint_arguments_for_data(model, blueprint_args, info)
     else:
@@ -193,6 +206,7 @@ def train(
         "freeze_epochs": freeze_epochs,
         "unfreeze_stages": unfreeze_stages,
         "fine_tune_lr_factor": fine_tune_lr_factor,
+        "augment": augmenter.preset,
         "backend": keras.backend.backend(),
     }
     from kerakit.run_folder import resolve_run_folder, write_json
@@ -233,7 +247,7 @@ def train(
                                                 steps_per_epoch=bundle.steps_per_epoch, warmup_epochs=warmup)
                 model.compile(
                     optimizer=koptimizers.make_optimizer(optimizer, rate, weight_decay=weight_decay),
-                    loss=_loss_for(model, info, loss),
+                    loss=_loss_for(model, info, loss, augmenter),
                     metrics=["accuracy"] if info.num_classes else ["mae"],
                     jit_compile=jit_compile,
                 )
@@ -243,8 +257,9 @@ def train(
                 if devices:  # TensorFlow: per-replica batch-norm statistics drift apart; average them
                     run_callbacks.append(distribute.sync_callback())
                 # Every global batch must split evenly over the devices (JAX fails otherwise; TF mis-weights).
-                model.fit(distribute.prepare_dataset(bundle.train, devices, batch_size=batch_size),
-                          validation_data=distribute.prepare_dataset(bundle.validation, devices),
+                model.fit(distribute.prepare_dataset(augmenter.apply(bundle.train), devices, batch_size=batch_size),
+                          validation_data=distribute.prepare_dataset(
+                              augmenter.apply(bundle.validation, training=False), devices),
                           initial_epoch=phase.first_epoch, epochs=phase.first_epoch + phase.epochs, shuffle=False,
                           callbacks=run_callbacks + list(callbacks or []), verbose=verbose)
                 transfer.mark_phase_done(folder, index, len(phases), model)
@@ -252,7 +267,8 @@ def train(
         history = _read_history(folder / "history.csv")
         _raise_if_diverged(history)
         # Outside the distribution scope, so every test example counts on any number of devices.
-        test_metrics = {k: float(v) for k, v in model.evaluate(bundle.test, verbose=0, return_dict=True).items()}
+        test_metrics = {k: float(v) for k, v in model.evaluate(augmenter.apply(bundle.test, training=False), verbose=0,
+                                                                return_dict=True).items()}
         _save_model(model, folder / "model.keras")
         saved_model = None
         if export:
@@ -360,7 +376,7 @@ def _check_model_matches_data(model, info):
                              f"{info.name!r})", f"{model.name} with {model.output_shape[-1]} outputs")
 
 
-def _loss_for(model, info, loss):
+def _loss_for(model, info, loss, augmenter):
     import keras
 
     if loss is not None:
@@ -372,7 +388,7 @@ def _loss_for(model, info, loss):
         return "mse"
     last = model.layers[-1]
     ends_in_softmax = getattr(last, "activation", None) is keras.activations.softmax
-    return keras.losses.SparseCategoricalCrossentropy(from_logits=not ends_in_softmax)
+    return augmenter.loss(from_logits=not ends_in_softmax)
 
 
 def _keras_callbacks(folder, resumed, early_stopping, tensorboard, backup="backup"):
