@@ -9,6 +9,8 @@ import tempfile
 import pytest
 
 import kerakit
+import kerakit.augment
+import kerakit.backbones
 import kerakit.distribute
 import kerakit.export
 import kerakit.optimizers
@@ -27,6 +29,9 @@ OBJECTS = {
     "kerakit.optimizers.make_optimizer": kerakit.optimizers.make_optimizer,
     "kerakit.plots.plot_history": kerakit.plots.plot_history,
     "kerakit.export": kerakit.export,
+    "kerakit.backbones": kerakit.backbones,
+    "kerakit.backbones.backbone": kerakit.backbones.backbone,
+    "kerakit.augment": kerakit.augment,
     "kerakit.export.saved_model": kerakit.export.saved_model,
     "kerakit.distribute.sync_replicas": kerakit.distribute.sync_replicas,
     "kerakit.distribute.prepare_dataset": kerakit.distribute.prepare_dataset,

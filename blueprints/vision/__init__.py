@@ -6,3 +6,4 @@ from blueprints.vision import resnet  # noqa: F401
 from blueprints.vision import convnext  # noqa: F401
 from blueprints.vision import alexnet, vgg  # noqa: F401
 from blueprints.vision import unet  # noqa: F401
+from blueprints.vision import efficientnet  # noqa: F401
