@@ -5,7 +5,9 @@ the input's divided by `s` (rounded to the nearest power of two, so that "valid"
 count at the stride they belong to; padding layers are skipped) — the end of the stage at that resolution, as timm's `features_only` returns
 it. This needs nothing from the blueprint beyond the contract every kerakit image blueprint keeps: with
 `include_top=False, pooling=None` its output is its last feature map, channels last, and its stages are layers of
-the graph. Token models (ViT) return their patch tokens as a map at the patch stride.
+the graph. Token models (ViT) return their patch tokens as a map at the patch stride. In inverted-residual networks
+(MobileNetV2, EfficientNet, MobileViT) the last layer at a resolution is the expansion of the next stage's first
+block, before its strided depthwise convolution: the wider map timm returns with `feature_location="expansion"`.
 
 ```python
 import kerakit

@@ -7,3 +7,4 @@ from blueprints.vision import convnext  # noqa: F401
 from blueprints.vision import alexnet, vgg  # noqa: F401
 from blueprints.vision import unet  # noqa: F401
 from blueprints.vision import efficientnet  # noqa: F401
+from blueprints.vision import mobilevit, vit  # noqa: F401
