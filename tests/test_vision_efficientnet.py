@@ -51,7 +51,7 @@ def _layer_configs(model):
 
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_parameter_counts_and_default_resolution_match_keras_applications(variant):
-    with keras.StatelessScope():
+    with keras.StatelessScope(initialize_variables=False):
         model = kerakit.build(f"efficientnet_{variant}")
     assert model.count_params() == KERAS_APPLICATIONS_PARAMS[variant]
     assert model.input_shape == (None, RESOLUTIONS[variant], RESOLUTIONS[variant], 3)
@@ -60,7 +60,7 @@ def test_parameter_counts_and_default_resolution_match_keras_applications(varian
 
 @pytest.mark.parametrize("variant", ["b0", "b7"])
 def test_every_layer_matches_keras_applications_in_order_and_configuration(variant):
-    with keras.StatelessScope():
+    with keras.StatelessScope(initialize_variables=False):
         reference = getattr(keras.applications, f"EfficientNet{variant.upper()}")(
             weights=None, classifier_activation=None)
         model = kerakit.build(f"efficientnet_{variant}")
@@ -113,7 +113,7 @@ def test_imagenet_weights_add_the_std_rescaling_and_load_from_keras_applications
     calls = []
     monkeypatch.setattr(blueprints._pretrained, "load_keras_applications_weights",
                         lambda model, *args: calls.append(args))
-    with keras.StatelessScope():
+    with keras.StatelessScope(initialize_variables=False):
         model = kerakit.build("efficientnet_b3", weights="imagenet", include_top=False, pooling=None,
                               input_shape=(64, 64, 3))
         reference = keras.applications.EfficientNetB3(weights=None, include_top=False, input_shape=(64, 64, 3))
@@ -151,7 +151,7 @@ def test_variant_defaults_and_the_hidden_variant_argument():
 
 
 def test_headless_output_is_the_last_feature_map_and_stages_are_graph_layers():
-    with keras.StatelessScope():
+    with keras.StatelessScope(initialize_variables=False):
         model = kerakit.build("efficientnet_b0", include_top=False, pooling=None)
     assert model.output_shape == (None, 7, 7, 1280)
     assert model.layers[-1].name == "efficientnet_b0_top_act"

@@ -6,7 +6,6 @@ import pytest
 
 import kerakit
 from kerakit.errors import KerakitError
-from tests.helpers import run_blueprint_test
 
 
 def _conv(k, cin, cout):
@@ -24,20 +23,21 @@ def test_paper_configuration_parameter_count():
         previous = f
     expected += _conv(1, 64, 2)
     assert expected == 31_030_658
-    with keras.StatelessScope():
+    with keras.StatelessScope(initialize_variables=False):
         model = kerakit.build("unet", input_shape=(560, 560, 1), num_classes=2)
     assert model.count_params() == expected
     assert model.output_shape == (None, 560, 560, 2)
 
 
-def test_resnet50_encoder_skips_every_stride_and_restores_the_resolution(tmp_path):
+def test_resnet50_encoder_skips_every_stride_and_restores_the_resolution():
     model = kerakit.build("unet", input_shape=(32, 32, 3), num_classes=4, encoder="resnet50",
                           encoder_args={"width": 0.0625, "depths": (1, 1, 1, 1)}, decoder_filters=(16, 8, 8, 4, 4),
                           batch_norm=True, upsampling="bilinear")
     concats = [layer.name for layer in model.layers if layer.name.startswith("unet_decoder") and "concat" in layer.name]
     assert concats == [f"unet_decoder{i}_concat" for i in range(1, 5)]  # strides 16, 8, 4, 2; none at 1
     assert model.get_layer("unet_decoder4_concat").input[0].shape[1:3] == (16, 16)  # the stride-2 stem output
-    run_blueprint_test(model, tmp_path, expected_output_shape=(2, 32, 32, 4))
+    x = np.random.default_rng(0).normal(size=(2, 32, 32, 3)).astype("float32")
+    assert model.predict(x, verbose=0).shape == (2, 32, 32, 4)
 
 
 def test_convnext_encoder_upsamples_past_its_stride_4_stem():

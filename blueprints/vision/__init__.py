@@ -8,3 +8,4 @@ from blueprints.vision import alexnet, vgg  # noqa: F401
 from blueprints.vision import unet  # noqa: F401
 from blueprints.vision import efficientnet  # noqa: F401
 from blueprints.vision import mobilevit, vit  # noqa: F401
+from blueprints.vision import inception  # noqa: F401
