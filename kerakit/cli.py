@@ -6,6 +6,7 @@ kerakit train --blueprint mlp --data tfds:mnist --epochs 5 --arg hidden_units=51
 kerakit list 'lenet*'
 kerakit export runs/convnet-digits
 kerakit info
+kerakit tune --blueprint convnet --data digits --tuner hyperband --max-epochs 20
 ```
 
 User errors (a bad name, value or path) print one line and exit with status 2, without a traceback.
@@ -206,6 +207,9 @@ def build_parser():
     export.set_defaults(handler=_command_export)
     info = commands.add_parser("info", help="versions, backend and devices")
     info.set_defaults(handler=_command_info)
+    from tuning import cli as tuning_cli
+
+    tuning_cli.add_parser(commands)  # `kerakit tune`
     return parser
 
 
