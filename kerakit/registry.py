@@ -124,6 +124,7 @@ def variant_of(builder, hide=(), **defaults):
             for p in inspect.signature(builder).parameters.values() if p.name not in hide
         ]
         fn.__signature__ = inspect.Signature(parameters)
+        fn.__kerakit_builder__ = builder  # the tests group variants that build the same tiny architecture
         return fn
 
     return decorate

@@ -1,5 +1,7 @@
 """Every registered blueprint, built tiny and run through the shared blueprint test; then each family's specifics."""
 
+import inspect
+
 import keras
 import pytest
 
@@ -8,12 +10,39 @@ from kerakit.errors import KerakitError
 from tests.helpers import run_blueprint_test
 
 
+def _tiny_architecture(name):
+    """What a blueprint's tiny configuration builds: its base builder and every effective argument but the name.
+
+    Variants of one builder whose tiny configurations override everything that tells them apart (e.g.
+    `efficientnet_b0`...`b7` with the same coefficients) build the same network under another name.
+    """
+    spec = kerakit.get_blueprint(name)
+    base = getattr(spec.builder, "__kerakit_builder__", spec.builder)
+    arguments = {k: p.default for k, p in inspect.signature(spec.builder).parameters.items()}
+    arguments.update(spec.tiny)
+    arguments.pop("name", None)
+    return base.__module__, base.__qualname__, repr(sorted(arguments.items()))
+
+
+_REPRESENTATIVES = {}
+for _name in kerakit.list_blueprints():
+    _REPRESENTATIVES.setdefault(_tiny_architecture(_name), _name)
+
+
 @pytest.mark.parametrize("name", kerakit.list_blueprints())
 def test_every_blueprint_builds_trains_saves_and_exports(name, tmp_path):
     spec = kerakit.get_blueprint(name)
     model = kerakit.build(name, **spec.tiny)
     assert isinstance(model, keras.Model)
     expected = (2, spec.tiny["num_classes"]) if spec.task.endswith("classification") else None
+    representative = _REPRESENTATIVES[_tiny_architecture(name)]
+    if representative != name:
+        # The same tiny network as `representative` (which runs the whole test): same layers, same weights.
+        other = kerakit.build(representative, **kerakit.get_blueprint(representative).tiny)
+        assert [type(layer).__name__ for layer in model.layers] == [type(layer).__name__ for layer in other.layers]
+        assert [tuple(w.shape) for w in model.weights] == [tuple(w.shape) for w in other.weights]
+        assert model.name == name and expected in (None, (2, *model.output_shape[1:]))
+        return
     run_blueprint_test(model, tmp_path, expected_output_shape=expected)
 
 

@@ -65,7 +65,8 @@ _VARIANTS = {
 # sit in its epsilon-dominated regime, where it multiplies (forward and backward) by about 1/sqrt(1e-3) = 32, and
 # stacked such layers blow the first SGD step up (updates of 1e2-1e5, outputs of 1e35 after it). At 64x64 the
 # smallest maps are 2x2 (8 values per channel) and the largest first-step update stays below 0.3.
-_TINY = {"input_shape": (64, 64, 3), "num_classes": 3, "width_coefficient": 0.1, "depth_coefficient": 0.1}
+_TINY = {"input_shape": (64, 64, 3), "num_classes": 3, "width_coefficient": 0.1, "depth_coefficient": 0.1,
+         "dropout": 0.2}
 
 
 def _conv_initializer():
