@@ -96,10 +96,9 @@ def write_leaderboard(rows, folder, objective_name, direction):
 
 def plot_leaderboard(rows, path, objective_name, direction, title=None):
     """A PNG: the objective per trial (with the best so far), then the objective against each hyperparameter."""
-    import matplotlib
+    from kerakit.plots import pyplot, save_figure
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     done = sorted((r for r in rows if r["objective"] is not None), key=lambda r: r["trial"])
     names = sorted({k for r in done for k in r["hyperparameters"]})
@@ -136,11 +135,4 @@ def plot_leaderboard(rows, path, objective_name, direction, title=None):
         ax.set_ylabel(objective_name)
     for ax in flat[1 + len(names):]:
         ax.axis("off")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=80)
-    plt.close(fig)
-    write_atomic(path, buffer.getvalue())
-    return path
+    return save_figure(fig, path, title, dpi=80)
