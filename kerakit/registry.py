@@ -124,7 +124,10 @@ def variant_of(builder, hide=(), **defaults):
             for p in inspect.signature(builder).parameters.values() if p.name not in hide
         ]
         fn.__signature__ = inspect.Signature(parameters)
-        fn.__kerakit_builder__ = builder  # the tests group variants that build the same tiny architecture
+        # The tests group variants that build the same tiny architecture; a hidden argument that shapes the network
+        # (unlike one listed in the builder's `weights_only_arguments`) keeps a variant apart.
+        fn.__kerakit_builder__ = builder
+        fn.__kerakit_hidden__ = tuple(hide)
         return fn
 
     return decorate

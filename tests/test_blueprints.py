@@ -14,13 +14,17 @@ def _tiny_architecture(name):
     """What a blueprint's tiny configuration builds: its base builder and every effective argument but the name.
 
     Variants of one builder whose tiny configurations override everything that tells them apart (e.g.
-    `efficientnet_b0`...`b7` with the same coefficients) build the same network under another name.
+    `efficientnet_b0`...`b7` with the same coefficients) build the same network under another name. A variant that
+    hides an argument shaping the network (VGG's `config`) is its own group.
     """
     spec = kerakit.get_blueprint(name)
     base = getattr(spec.builder, "__kerakit_builder__", spec.builder)
     arguments = {k: p.default for k, p in inspect.signature(spec.builder).parameters.items()}
     arguments.update(spec.tiny)
     arguments.pop("name", None)
+    hidden = set(getattr(spec.builder, "__kerakit_hidden__", ())) - set(getattr(base, "weights_only_arguments", ()))
+    if hidden:
+        arguments["__variant__"] = name
     return base.__module__, base.__qualname__, repr(sorted(arguments.items()))
 
 

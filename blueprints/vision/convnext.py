@@ -180,6 +180,7 @@ _ARGS_DOC = """
 
 
 _HIDDEN = ("application", "default_depths", "default_widths")  # fixed by each variant
+_convnext.weights_only_arguments = _HIDDEN  # they choose pretrained weights, not layers
 
 
 def _variant(name, application, depths, widths, kwargs):

@@ -263,6 +263,7 @@ def _efficientnet(
 
 
 _HIDDEN = ("variant",)
+_efficientnet.weights_only_arguments = _HIDDEN  # they choose pretrained weights, not layers
 
 
 def _defaults(variant):
