@@ -94,12 +94,15 @@ def feature_layer_names(model, strides=DEFAULT_STRIDES):
     Raises:
         KerakitError: when a stride has no feature map (the message lists the strides the model has).
     """
-    last = feature_maps_by_stride(model)
-    missing = [s for s in strides if s not in last]
+    return _pick(model, feature_maps_by_stride(model), strides)
+
+
+def _pick(model, by_stride, strides):
+    missing = [s for s in strides if s not in by_stride]
     if missing:
-        raise errors.invalid("backbone", "strides", f"strides {model.name} has feature maps at: {sorted(last)}",
+        raise errors.invalid("backbone", "strides", f"strides {model.name} has feature maps at: {sorted(by_stride)}",
                              tuple(strides))
-    return [last[s] for s in strides]
+    return [by_stride[s] for s in strides]
 
 
 def feature_extractor(model, strides=DEFAULT_STRIDES, layer_names=None, name=None):
@@ -140,8 +143,6 @@ def backbone(blueprint_name, /, strides=DEFAULT_STRIDES, **kwargs):
     [shape[1] for shape in model.output_shape]  # [16, 8, 4, 2]
     ```
     """
-    from kerakit.registry import build
-
     strides = errors.check_int_sequence("backbone", "strides", strides)
     if any(s & (s - 1) for s in strides):
         raise errors.invalid("backbone", "strides", "powers of two such as (4, 8, 16, 32)", strides)
@@ -149,16 +150,26 @@ def backbone(blueprint_name, /, strides=DEFAULT_STRIDES, **kwargs):
         if key in kwargs:
             raise errors.invalid("backbone", key, "not given (a backbone has no head: include_top=False, "
                                  "pooling=None)", kwargs[key])
-    model = build(blueprint_name, include_top=False, pooling=None, **kwargs)
+    model, by_stride = build_headless(blueprint_name, **kwargs)
+    return feature_extractor(model, strides, _pick(model, by_stride, strides), name=f"{model.name}_backbone")
+
+
+def build_headless(blueprint_name, **kwargs):
+    """Builds a blueprint with `include_top=False, pooling=None`; returns it and `{stride: feature layer name}`.
+
+    For height or width `None`, the feature layers are found on a 224x224 probe build (without pretrained weights:
+    only the layer names matter), then taken from the real model.
+    """
+    from kerakit.registry import build
+
+    model = build(blueprint_name, **kwargs, include_top=False, pooling=None)
     input_shape = tuple(model.inputs[0].shape)[1:]
-    if input_shape[0] is None or input_shape[1] is None:
+    probe = model
+    if len(input_shape) == 3 and (input_shape[0] is None or input_shape[1] is None):
         probe_kwargs = {**kwargs, "input_shape": (_PROBE_SIZE, _PROBE_SIZE, input_shape[2])}
-        probe_kwargs.pop("weights", None)  # only the layer names matter
-        probe = build(blueprint_name, include_top=False, pooling=None, **probe_kwargs)
-        names = feature_layer_names(probe, strides)
-    else:
-        names = feature_layer_names(model, strides)
-    return feature_extractor(model, strides, names, name=f"{model.name}_backbone")
+        probe_kwargs.pop("weights", None)
+        probe = build(blueprint_name, **probe_kwargs, include_top=False, pooling=None)
+    return model, feature_maps_by_stride(probe)
 
 
 def stages(model):

@@ -181,7 +181,7 @@ def train(
         raise errors.invalid("train", "loss", f"None with augment={augment!r}, which mixes labels (the run uses "
                              "categorical cross-entropy on the soft labels)", loss)
     if isinstance(model, str):
-        blueprint_args = _blueprint_arguments_for_data(model, blueprint_args, info)
+        blueprint_args = blueprint_arguments_for_data(model, blueprint_args, info)
     else:
         _check_model_matches_data(model, info)
 
@@ -247,7 +247,7 @@ def train(
                                                 steps_per_epoch=bundle.steps_per_epoch, warmup_epochs=warmup)
                 model.compile(
                     optimizer=koptimizers.make_optimizer(optimizer, rate, weight_decay=weight_decay),
-                    loss=_loss_for(model, info, loss, augmenter),
+                    loss=loss_for(model, info, loss, augmenter),
                     metrics=["accuracy"] if info.num_classes else ["mae"],
                     jit_compile=jit_compile,
                 )
@@ -344,8 +344,8 @@ def _check_arguments(model, epochs, batch_size, learning_rate, warmup_epochs, ea
             raise errors.invalid("train", "blueprint_args", "empty when `model` is a built model", blueprint_args)
 
 
-def _blueprint_arguments_for_data(name, blueprint_args, info):
-    """Fills `input_shape` and `num_classes` from the data; refuses values that contradict it."""
+def blueprint_arguments_for_data(name, blueprint_args, info):
+    """Fills `input_shape` and `num_classes` from the data; refuses values that contradict it (also used by tuning)."""
     from kerakit.registry import blueprint_arguments
 
     accepted = blueprint_arguments(name)
@@ -376,7 +376,8 @@ def _check_model_matches_data(model, info):
                              f"{info.name!r})", f"{model.name} with {model.output_shape[-1]} outputs")
 
 
-def _loss_for(model, info, loss, augmenter):
+def loss_for(model, info, loss=None, augmenter=None):
+    """The run's loss: `loss` by name, else cross-entropy (sparse, or on the augmenter's soft labels) or MSE."""
     import keras
 
     if loss is not None:
@@ -388,6 +389,8 @@ def _loss_for(model, info, loss, augmenter):
         return "mse"
     last = model.layers[-1]
     ends_in_softmax = getattr(last, "activation", None) is keras.activations.softmax
+    if augmenter is None:
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=not ends_in_softmax)
     return augmenter.loss(from_logits=not ends_in_softmax)
 
 

@@ -62,16 +62,9 @@ class BlueprintHyperModel(keras_tuner.HyperModel):
         return self.with_data_arguments(blueprint_args), settings
 
     def with_data_arguments(self, blueprint_args):
-        from kerakit.registry import blueprint_arguments
+        from kerakit.training import blueprint_arguments_for_data
 
-        accepted = blueprint_arguments(self.space.blueprint)
-        info = self.bundle.info
-        arguments = dict(blueprint_args)
-        if "input_shape" in accepted:
-            arguments["input_shape"] = tuple(info.input_shape)
-        if "num_classes" in accepted:
-            arguments["num_classes"] = info.num_classes or 1
-        return arguments
+        return blueprint_arguments_for_data(self.space.blueprint, blueprint_args, self.bundle.info)
 
     def build(self, hp):
         blueprint_args, settings = self.configuration(hp)
@@ -81,26 +74,20 @@ class BlueprintHyperModel(keras_tuner.HyperModel):
 
     def build_model(self, blueprint_args, settings, epochs, steps_per_epoch):
         """Builds the blueprint and compiles it with the settings' optimizer, schedule and weight decay."""
-        import keras
 
         from kerakit import optimizers, schedules
         from kerakit.registry import build
+        from kerakit.training import loss_for
 
         model = build(self.space.blueprint, **blueprint_args)
         warmup = min(1.0, epochs / 10) if settings["schedule"] == "cosine" else 0.0
         rate = schedules.make_schedule(settings["schedule"], settings["learning_rate"], epochs=max(1, int(epochs)),
                                        steps_per_epoch=steps_per_epoch, warmup_epochs=warmup)
         info = self.bundle.info
-        if info.num_classes:
-            last = model.layers[-1]
-            softmax = getattr(last, "activation", None) is keras.activations.softmax
-            loss = keras.losses.SparseCategoricalCrossentropy(from_logits=not softmax)
-            metrics = ["accuracy"]
-        else:
-            loss, metrics = "mse", ["mae"]
         model.compile(optimizer=optimizers.make_optimizer(settings["optimizer"], rate,
                                                           weight_decay=settings["weight_decay"]),
-                      loss=loss, metrics=metrics, jit_compile=self.jit_compile)
+                      loss=loss_for(model, info), metrics=["accuracy"] if info.num_classes else ["mae"],
+                      jit_compile=self.jit_compile)
         return model
 
     def datasets(self, batch_size, splits=("train", "validation")):

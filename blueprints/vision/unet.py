@@ -146,7 +146,6 @@ def unet(
     import keras
 
     from kerakit import backbones
-    from kerakit.registry import build
 
     if spec is None:
         deepest = 2 ** (len(filters) - 1)
@@ -155,14 +154,9 @@ def unet(
         features = _plain_encoder(inputs, filters, batch_norm, dropout, name)
         default_decoder = tuple(reversed(filters[:-1]))
     else:
-        model = build(spec, **{**encoder_args, "input_shape": input_shape, "include_top": False, "pooling": None,
-                               "name": f"{name}_{encoder}"})
-        probe = model
-        if input_shape[0] is None or input_shape[1] is None:
-            probe_args = {**encoder_args, "input_shape": (224, 224, input_shape[2])}
-            probe_args.pop("weights", None)
-            probe = build(spec, **probe_args, include_top=False, pooling=None, name=f"{name}_{encoder}")
-        by_stride = {s: n for s, n in backbones.feature_maps_by_stride(probe).items() if s in _SKIP_STRIDES}
+        model, by_stride = backbones.build_headless(spec, **encoder_args, input_shape=input_shape,
+                                                    name=f"{name}_{encoder}")
+        by_stride = {s: n for s, n in by_stride.items() if s in _SKIP_STRIDES}
         deepest = max(by_stride)
         _check_divisible(owner, input_shape, deepest, f"the deepest stride of encoder {encoder!r}")
         inputs = model.inputs[0]
