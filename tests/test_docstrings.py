@@ -11,6 +11,7 @@ import pytest
 import kerakit
 import kerakit.augment
 import kerakit.backbones
+import kerakit.data
 import kerakit.distribute
 import kerakit.export
 import kerakit.optimizers
@@ -33,6 +34,8 @@ OBJECTS = {
     "kerakit.backbones.backbone": kerakit.backbones.backbone,
     "kerakit.augment": kerakit.augment,
     "kerakit.export.saved_model": kerakit.export.saved_model,
+    "kerakit.data.ByteTokenizer": kerakit.data.ByteTokenizer,
+    "kerakit.data.WordTokenizer": kerakit.data.WordTokenizer,
     "kerakit.distribute.sync_replicas": kerakit.distribute.sync_replicas,
     "kerakit.distribute.prepare_dataset": kerakit.distribute.prepare_dataset,
     "blueprints._pretrained.copy_weights_in_order": _pretrained.copy_weights_in_order,

@@ -1,8 +1,10 @@
 """The datasets shipped inside kerakit (in `kerakit/data/bundled/`), so that a fresh machine needs no network.
 
-Each entry of `BUNDLED` returns `(x, y, source)`: NumPy arrays and one line citing where the data came from.
+Each entry of `BUNDLED` returns `(x, y, source)`: NumPy arrays and one line citing where the data came from. Each
+entry of `BUNDLED_TEXT` returns `(text, source)`: a str and its citation line.
 """
 
+import gzip
 import pathlib
 
 import numpy as np
@@ -31,4 +33,26 @@ def digits():
     return x, table[:, 64], DIGITS_SOURCE
 
 
+TEXT_SOURCE = (
+    "William Shakespeare, Coriolanus (c. 1605-1608; public domain), Act I to Act V, Scene 1: the first 127,991 characters "
+    "of Andrej Karpathy's tiny Shakespeare (https://github.com/karpathy/char-rnn, data/tinyshakespeare/input.txt)"
+)
+
+
+def text():
+    """A short public-domain English text: 127,991 characters of Shakespeare's Coriolanus (speaker names and lines).
+
+    Example:
+
+    ```python
+    from kerakit.data._bundled import text
+    shakespeare, source = text()
+    len(shakespeare), shakespeare[:14]  # 127991, 'First Citizen:'
+    ```
+    """
+    with gzip.open(BUNDLED_DIR / "text.txt.gz", "rb") as file:
+        return file.read().decode("utf-8"), TEXT_SOURCE
+
+
 BUNDLED = {"digits": digits}
+BUNDLED_TEXT = {"text": text}

@@ -1,6 +1,6 @@
 """What every data source shares: the bundle types, the option checks and the one `tf.data` pipeline.
 
-Each source (bundled, arrays, tfds) only finds its unbatched `(x, y)` splits and their sizes; `make_bundle` turns
+Each source (bundled, arrays, tfds, text) only finds its unbatched `(x, y)` splits and their sizes; `make_bundle` turns
 them into batched, prefetched `tf.data.Dataset`s and a `DataInfo`. TensorFlow is imported inside the functions.
 """
 
@@ -20,9 +20,11 @@ class DataInfo:
     Attributes:
         name: str. The dataset's name, e.g. `"digits"` or `"tfds:mnist"`.
         input_shape: tuple. The shape of one input, without the batch dimension, e.g. `(8, 8, 1)`.
-        num_classes: int or None. The number of classes; `None` for regression targets.
-        task: str. `"classification"` (integer labels) or `"regression"` (float targets).
-        num_examples: dict. `{"train": int, "validation": int, "test": int}`.
+        num_classes: int or None. The number of classes (for text, the tokenizer's vocabulary size); `None` for
+            regression targets.
+        task: str. `"classification"` (integer labels), `"regression"` (float targets) or `"language_modeling"`
+            (windows of token ids `x` and the next tokens `y`).
+        num_examples: dict. `{"train": int, "validation": int, "test": int}` (for text, the windows).
         source: str. One line saying where the data came from (citation, licence or path).
     """
 
@@ -38,7 +40,9 @@ class DataInfo:
 class DataBundle:
     """Train, validation and test `tf.data.Dataset`s of `(x, y)` batches, with their `DataInfo`.
 
-    Only `train` is shuffled (seeded, reshuffled every epoch); all three are batched and prefetched.
+    Only `train` is shuffled (seeded, reshuffled every epoch); all three are batched and prefetched. A text bundle
+    also holds the `tokenizer` that made its token ids (a `ByteTokenizer` or an adapted `WordTokenizer`), to encode
+    prompts and decode samples; other bundles hold `None`.
 
     Example:
 
@@ -54,6 +58,7 @@ class DataBundle:
     test: object
     info: DataInfo
     batch_size: int
+    tokenizer: object = None
 
     @property
     def steps_per_epoch(self):
@@ -125,7 +130,7 @@ def _standardize(x, y, image_size):
     return x, cast(y)
 
 
-def make_bundle(name, splits, num_examples, num_classes, source, options, shuffle_buffer):
+def make_bundle(name, splits, num_examples, num_classes, source, options, shuffle_buffer, task=None, tokenizer=None):
     """Builds a `DataBundle` from unbatched `(x, y)` datasets: standardize, shuffle train, batch, prefetch.
 
     Args:
@@ -136,6 +141,8 @@ def make_bundle(name, splits, num_examples, num_classes, source, options, shuffl
         source: str. One line saying where the data came from.
         options: Options. The checked batch size, seed and image size.
         shuffle_buffer: int. The shuffle buffer of the train split.
+        task: str or None. The task in `info`. Defaults to `"classification"`, or `"regression"` without classes.
+        tokenizer: object or None. The tokenizer of a text bundle. Defaults to `None`.
     """
     import tensorflow as tf
 
@@ -150,8 +157,8 @@ def make_bundle(name, splits, num_examples, num_classes, source, options, shuffl
         name=name,
         input_shape=tuple(datasets["train"].element_spec[0].shape[1:]),
         num_classes=num_classes,
-        task="regression" if num_classes is None else "classification",
+        task=task or ("regression" if num_classes is None else "classification"),
         num_examples={split: int(num_examples[split]) for split in SPLITS},
         source=source,
     )
-    return DataBundle(**datasets, info=info, batch_size=options.batch_size)
+    return DataBundle(**datasets, info=info, batch_size=options.batch_size, tokenizer=tokenizer)
