@@ -1,0 +1,3 @@
+"""Sequence blueprints: recurrent networks and transformers."""
+
+from blueprints.sequence import gpt, recurrent  # noqa: F401
