@@ -88,6 +88,7 @@ def train(
     unfreeze_stages="all",
     fine_tune_lr_factor=0.1,
     augment="none",
+    lora_rank=None,
 ):
     """Trains a model on a dataset and writes a run folder; see the module docstring.
 
@@ -138,6 +139,12 @@ def train(
             `"none"`, `"crop"`, `"flip"`, `"flip_crop"`, `"randaugment"`, `"mixup"`, `"cutmix"`, `"strong"`, or
             operations joined by `+` (`"crop+randaugment+mixup"`). Mixing presets train on soft labels with
             categorical cross-entropy. Defaults to `"none"`.
+        lora_rank: int or None. LoRA fine-tuning (`kerakit.transfer.enable_lora`): low-rank updates of this rank on
+            the attention query and value projections (or on every dense layer without attention) train; every
+            other weight stays frozen. Usually with `init_from`. Defaults to `None` (all weights train).
+
+    Language models (a `language_modeling` dataset such as `"text"`) get the data's vocabulary size, report
+    `perplexity` with the test metrics, and write a generated sample to `<run_dir>/sample.txt` (printed too).
 
     Returns:
         A `RunResult`.
@@ -156,6 +163,11 @@ def train(
     from kerakit import augment as kaugment
 
     kaugment.check_preset(augment, owner="train", argument="augment")
+    if lora_rank is not None:
+        errors.check_int("train", "lora_rank", lora_rank)
+        if freeze_epochs or unfreeze_stages != "all":
+            raise errors.invalid("train", "lora_rank", "None with freeze_epochs or unfreeze_stages (LoRA already "
+                                 "freezes every weight but its own)", lora_rank)
 
     from kerakit import data as kdata
     from kerakit import distribute
@@ -207,6 +219,7 @@ def train(
         "unfreeze_stages": unfreeze_stages,
         "fine_tune_lr_factor": fine_tune_lr_factor,
         "augment": augmenter.preset,
+        "lora_rank": lora_rank,
         "backend": keras.backend.backend(),
     }
     from kerakit.run_folder import resolve_run_folder, write_json
@@ -236,6 +249,8 @@ def train(
                 model = distribute.replicate(model, devices)
             if init_from:
                 transfer.copy_matching_weights(init_from, model, verbose=bool(verbose))
+            if lora_rank:
+                transfer.enable_lora(model, lora_rank)
             phases = transfer.plan(model, epochs, freeze_epochs, unfreeze_stages, learning_rate, fine_tune_lr_factor)
             timer = RunProgress(folder)
             for index, phase in enumerate(phases):
@@ -269,6 +284,9 @@ def train(
         # Outside the distribution scope, so every test example counts on any number of devices.
         test_metrics = {k: float(v) for k, v in model.evaluate(augmenter.apply(bundle.test, training=False), verbose=0,
                                                                 return_dict=True).items()}
+        if info.task == "language_modeling":
+            test_metrics["perplexity"] = math.exp(min(test_metrics["loss"], 700.0))
+            _write_sample(model, bundle, folder / "sample.txt", seed, verbose)
         _save_model(model, folder / "model.keras")
         saved_model = None
         if export:
@@ -350,6 +368,16 @@ def blueprint_arguments_for_data(name, blueprint_args, info):
 
     accepted = blueprint_arguments(name)
     arguments = dict(blueprint_args)
+    if info.task == "language_modeling" and "vocabulary_size" in accepted:
+        given = arguments.setdefault("vocabulary_size", info.num_classes)
+        if isinstance(given, int) and given < info.num_classes:
+            raise errors.invalid(name, "vocabulary_size", f"at least {info.num_classes} (the token ids of the data "
+                                 f"{info.name!r})", given)
+        max_length = arguments.get("max_length", accepted.get("max_length"))
+        if isinstance(max_length, int) and max_length < info.input_shape[0]:
+            raise errors.invalid(name, "max_length", f"at least the data's sequence_length {info.input_shape[0]}",
+                                 max_length)
+        return arguments
     outputs = info.num_classes if info.num_classes else 1  # regression: one target
     for key, value in (("input_shape", tuple(info.input_shape)), ("num_classes", outputs)):
         if key not in accepted:
@@ -432,6 +460,27 @@ def _raise_if_diverged(history):
     if losses and not math.isfinite(losses[-1]):
         raise TrainingDivergedError(f"train: the loss became {losses[-1]} at epoch {len(losses)}, and training "
                                     "was stopped (TerminateOnNaN). Lower `learning_rate` or add clipping.")
+
+
+def _write_sample(model, bundle, path, seed, verbose):
+    """A language model's continuation of the start of the test text, written to `path` (and printed)."""
+    from kerakit import generation
+    from kerakit.run_folder import write_atomic
+
+    try:
+        generation.decoder_parts(model)
+    except KerakitError:
+        return  # not a decoder-only model: nothing to sample
+    x, _ = next(iter(bundle.test))
+    room = generation.room_after(model, 0)
+    prompt = [int(i) for i in x[0][:min(32, room // 2)]]
+    tokens = generation.generate(model, prompt, max_new_tokens=min(200, room - len(prompt)), sampler="top_k",
+                                 top_k=10, seed=seed)[0]
+    decode = bundle.tokenizer.decode if bundle.tokenizer is not None else str
+    text = f"{decode(prompt)}|>>{decode(tokens[len(prompt):])}"
+    write_atomic(path, text + "\n")
+    if verbose:
+        print(f"kerakit: sample (prompt|>>generated):\n{text}")
 
 
 def _save_model(model, path):

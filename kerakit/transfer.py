@@ -156,3 +156,41 @@ def mark_phase_done(folder, index, count, model):
     tmp = path.with_name(f".{path.name}.tmp.weights.h5")
     model.save_weights(str(tmp))
     os.replace(tmp, path)
+
+
+def enable_lora(model, rank, owner="train"):
+    """LoRA fine-tuning (Hu et al., "LoRA: Low-Rank Adaptation of Large Language Models", ICLR 2022) with Keras's own
+    `layer.enable_lora`: low-rank updates on the query and value projections of every attention layer (on every
+    `Dense` / `EinsumDense` layer of a model without attention); every other weight is frozen.
+
+    Returns the names of the layers that received LoRA weights.
+
+    Example:
+
+    ```python
+    import kerakit
+    from kerakit.transfer import enable_lora
+    model = kerakit.build("gpt_nano", num_layers=1, width=32, num_heads=2)
+    names = enable_lora(model, rank=2)
+    len(names), sorted({w.path.split("/")[-1] for w in model.trainable_weights})  # (2, ['lora_kernel_a', 'lora_kernel_b'])
+    ```
+    """
+    import keras
+
+    rank = errors.check_int(owner, "lora_rank", rank)
+    attention = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.MultiHeadAttention)]
+    if attention:
+        targets = [dense for layer in attention for dense in (layer.query_dense, layer.value_dense)]
+    else:
+        targets = [layer for layer in model._flatten_layers()
+                   if isinstance(layer, (keras.layers.Dense, keras.layers.EinsumDense))]
+    if not targets:
+        raise errors.invalid(owner, "lora_rank", f"None for {model.name!r}, which has no attention or dense layer "
+                             "to adapt", rank)
+    for layer in targets:
+        layer.enable_lora(rank)
+    lora = {id(layer.lora_kernel_a) for layer in targets} | {id(layer.lora_kernel_b) for layer in targets}
+    for variable in model.trainable_variables:
+        if id(variable) not in lora:
+            variable.trainable = False
+    return [layer.path for layer in targets]
