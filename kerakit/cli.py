@@ -7,6 +7,8 @@ kerakit list 'lenet*'
 kerakit export runs/convnet-digits
 kerakit info
 kerakit tune --blueprint convnet --data digits --tuner hyperband --max-epochs 20
+kerakit train --blueprint gpt_nano --data text           # a byte-level GPT on the bundled text
+kerakit generate runs/gpt_nano-text --prompt "ROMEO:" --sampler top_k --seed 0
 ```
 
 User errors (a bad name, value or path) print one line and exit with status 2, without a traceback.
@@ -87,6 +89,9 @@ def _add_train_arguments(parser):
     parser.add_argument("--augment", default=d["augment"], metavar="PRESET",
                         help="image augmentation: none, crop, flip, flip_crop, randaugment, mixup, cutmix, strong, or "
                         "operations joined by '+' (crop+randaugment+mixup). Default: %(default)s")
+    parser.add_argument("--lora-rank", type=int, default=d["lora_rank"], metavar="R",
+                        help="LoRA fine-tuning: only rank-R updates of the attention query/value projections train "
+                        "(usually with --init-from)")
     parser.add_argument("--config", help="re-run the settings of a run's config.json (other flags are ignored)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -123,7 +128,7 @@ def _command_train(args):
             tensorboard=args.tensorboard, devices=_parse_devices(args.devices), export=args.export,
             verbose=verbose, blueprint_args=dict(args.arg), data_args=data_args, init_from=args.init_from,
             freeze_epochs=args.freeze_epochs, unfreeze_stages=args.unfreeze_stages,
-            fine_tune_lr_factor=args.fine_tune_lr_factor, augment=args.augment,
+            fine_tune_lr_factor=args.fine_tune_lr_factor, augment=args.augment, lora_rank=args.lora_rank,
         )
     metrics = ", ".join(f"{k} {v:.4f}" for k, v in result.test_metrics.items())
     print(f"test: {metrics}")
@@ -155,6 +160,19 @@ def _command_export(args):
 
     report = export_path(args.source, args.out, overwrite=args.overwrite)
     print(f"SavedModel (verified, max abs difference {report.max_abs_diff:.2e}): {report.path}")
+    return 0
+
+
+def _command_generate(args):
+    from kerakit.export import load_keras_model
+    from kerakit.generation import generate
+
+    path = os.path.join(args.source, "model.keras") if os.path.isdir(args.source) else args.source
+    model = load_keras_model(path)
+    prompt = [int(i) for i in args.ids.split(",")] if args.ids else args.prompt
+    output = generate(model, prompt, args.max_new_tokens, sampler=args.sampler, temperature=args.temperature,
+                      top_k=args.top_k, top_p=args.top_p, seed=args.seed)
+    print(output if isinstance(output, str) else ",".join(map(str, output[0])))
     return 0
 
 
@@ -205,6 +223,20 @@ def build_parser():
     export.add_argument("--out", help="destination folder (default: <run>/saved_model or <stem>_saved_model)")
     export.add_argument("--overwrite", action="store_true", help="replace an existing destination")
     export.set_defaults(handler=_command_export)
+    from kerakit.generation import SAMPLERS
+
+    generate = commands.add_parser("generate", help="continue a prompt with a trained language model")
+    generate.add_argument("source", help="a run folder (with model.keras) or a .keras file")
+    prompts = generate.add_mutually_exclusive_group()
+    prompts.add_argument("--prompt", default="\n", help="text prompt (byte vocabularies). Default: a newline")
+    prompts.add_argument("--ids", help="prompt as comma-separated token ids")
+    generate.add_argument("--max-new-tokens", type=int, default=200, help="Default: %(default)s")
+    generate.add_argument("--sampler", default="top_k", choices=SAMPLERS, help="Default: %(default)s")
+    generate.add_argument("--temperature", type=float, default=1.0, help="Default: %(default)s")
+    generate.add_argument("--top-k", type=int, default=40, help="Default: %(default)s")
+    generate.add_argument("--top-p", type=float, default=0.9, help="Default: %(default)s")
+    generate.add_argument("--seed", type=int, default=None, help="same seed, same text")
+    generate.set_defaults(handler=_command_generate)
     info = commands.add_parser("info", help="versions, backend and devices")
     info.set_defaults(handler=_command_info)
     from tuning import cli as tuning_cli

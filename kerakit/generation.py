@@ -208,6 +208,7 @@ def _loop_class():
             self.sampler, self.temperature, self.top_k, self.top_p = sampler, temperature, top_k, top_p
             self.use_cache = use_cache
             self.built = True  # nothing to build: predict_on_batch then compiles without an eager trial run
+            self.jit_compile = True  # XLA on TensorFlow too (Keras's "auto" leaves it off on CPUs)
 
         def _forward(self, tokens, caches, start):
             """Logits of `tokens` at positions `start...`, attending over and updating the per-block caches."""
