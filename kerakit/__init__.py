@@ -16,10 +16,13 @@ from kerakit._version import __version__
 from kerakit.errors import KerakitError
 from kerakit.registry import blueprint, build, get_blueprint, list_blueprints
 
-_LAZY_MODULES = ("augment", "backbones", "data", "export", "distribute", "layers", "models", "training")
-_LAZY_FUNCTIONS = {"train": ("kerakit.training", "train"), "backbone": ("kerakit.backbones", "backbone")}
+_LAZY_MODULES = ("augment", "backbones", "data", "export", "distribute", "generation", "layers", "models", "training",
+                 "transfer")
+_LAZY_FUNCTIONS = {"train": ("kerakit.training", "train"), "backbone": ("kerakit.backbones", "backbone"),
+                   "generate": ("kerakit.generation", "generate")}
 
-__all__ = ["__version__", "KerakitError", "backbone", "blueprint", "build", "get_blueprint", "list_blueprints", "train"]
+__all__ = ["__version__", "KerakitError", "backbone", "blueprint", "build", "generate", "get_blueprint",
+           "list_blueprints", "train"]
 
 
 def __getattr__(name):

@@ -14,10 +14,13 @@ import kerakit.backbones
 import kerakit.data
 import kerakit.distribute
 import kerakit.export
+import kerakit.generation
+import kerakit.layers.sequence
 import kerakit.optimizers
 import kerakit.plots
 import kerakit.registry
 import kerakit.schedules
+import kerakit.transfer
 from blueprints import _pretrained
 from tests.helpers import run_docstring_examples
 
@@ -39,6 +42,11 @@ OBJECTS = {
     "kerakit.distribute.sync_replicas": kerakit.distribute.sync_replicas,
     "kerakit.distribute.prepare_dataset": kerakit.distribute.prepare_dataset,
     "blueprints._pretrained.copy_weights_in_order": _pretrained.copy_weights_in_order,
+    "kerakit.generation": kerakit.generation,
+    "kerakit.transfer.enable_lora": kerakit.transfer.enable_lora,
+    **{f"kerakit.layers.sequence.{name}": getattr(kerakit.layers.sequence, name) for name in (
+        "TokenAndPositionEmbedding", "CachedMultiHeadAttention", "RelativePositionBias", "TransformerEncoderBlock",
+        "TransformerDecoderBlock", "causal_mask", "rotate", "sinusoidal_positions")},
     **{f"blueprint {name}": kerakit.get_blueprint(name).builder for name in kerakit.list_blueprints()},
 }
 

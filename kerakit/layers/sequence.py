@@ -197,6 +197,7 @@ class CachedMultiHeadAttention(keras.layers.MultiHeadAttention):
     Call arguments:
         query: `(batch, query_length, width)`.
         value: `(batch, key_length, width)`.
+        key: `(batch, key_length, width)` or None (then `value` is the key too).
         attention_mask: bool `(batch, query_length, key_length)`, true where a query may attend. Defaults to `None`.
         attention_bias: float, broadcastable to `(batch, heads, query_length, key_length)`, added to the scores.
         cache: the key/value cache, or `None`.
@@ -222,17 +223,18 @@ class CachedMultiHeadAttention(keras.layers.MultiHeadAttention):
                 raise errors.invalid("CachedMultiHeadAttention", "key_dim", "even with rotary positions", key_dim)
         self.rotary_max_wavelength = rotary_max_wavelength
 
-    def call(self, query, value, attention_mask=None, attention_bias=None, cache=None, cache_index=0,
+    def call(self, query, value, key=None, attention_mask=None, attention_bias=None, cache=None, cache_index=0,
              training=None):
+        key_input = value if key is None else key
         query_projected = self._query_dense(query)
         if cache is None:
-            key, value_projected = self._key_dense(value), self._value_dense(value)
+            key, value_projected = self._key_dense(key_input), self._value_dense(value)
             if self.rotary_max_wavelength:
                 positions = ops.arange(ops.shape(query)[1]) + cache_index
                 query_projected = rotate(query_projected, positions, self.rotary_max_wavelength)
                 key = rotate(key, positions, self.rotary_max_wavelength)
         else:
-            new_key, new_value = self._key_dense(value), self._value_dense(value)
+            new_key, new_value = self._key_dense(key_input), self._value_dense(value)
             if self.rotary_max_wavelength:
                 positions = ops.arange(ops.shape(query)[1]) + cache_index
                 query_projected = rotate(query_projected, positions, self.rotary_max_wavelength)
