@@ -1,3 +1,3 @@
 """Sequence blueprints: recurrent networks and transformers."""
 
-from blueprints.sequence import gpt, recurrent  # noqa: F401
+from blueprints.sequence import bert, gpt, recurrent, transformer  # noqa: F401
