@@ -60,7 +60,7 @@ class ExportReport:
     endpoint: str = ENDPOINT
 
 
-def saved_model(model, path, *, sample_inputs=None, atol=1e-4, overwrite=False, seed=0):
+def saved_model(model, path, *, sample_inputs=None, atol=1e-4, overwrite=False, seed=0, polymorphic_shapes=None):
     """Exports `model` as a TensorFlow SavedModel at `path`, verified against the model before it is moved there.
 
     The export is written to a temporary folder beside `path` (`<path>.tmp-<random>`), reloaded with
@@ -81,6 +81,11 @@ def saved_model(model, path, *, sample_inputs=None, atol=1e-4, overwrite=False, 
             Defaults to `1e-4`.
         overwrite: bool. Replace an existing `path`. Defaults to `False`.
         seed: int. Seed of the random sample inputs. Defaults to `0`.
+        polymorphic_shapes: structure like `model.input` of jax2tf shape strings, or None. JAX only (ignored on
+            TensorFlow): names unknown dimensions, so that inputs sharing a name must agree, e.g. BERT's
+            `{"token_ids": "(batch, length)", "segment_ids": "(batch, length)", "padding_mask": "(batch, length)"}`
+            (Keras gives each unknown dimension its own symbol, and a model that adds such tensors cannot be
+            exported without this). Defaults to `None`.
 
     Returns:
         ExportReport: the absolute path, the measured difference and the batch sizes checked.
@@ -121,7 +126,10 @@ def saved_model(model, path, *, sample_inputs=None, atol=1e-4, overwrite=False, 
 
     temporary = _make_temporary_folder(owner, destination)
     try:
-        model.export(temporary, format="tf_saved_model", verbose=False)
+        options = {}
+        if polymorphic_shapes is not None and keras.backend.backend() == "jax":
+            options["jax2tf_kwargs"] = {"polymorphic_shapes": [polymorphic_shapes]}
+        model.export(temporary, format="tf_saved_model", verbose=False, **options)
         exported = tf.saved_model.load(temporary)
         max_abs_diff = _verify(exported, batches, expected, atol, destination)
         del exported
