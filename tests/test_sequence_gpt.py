@@ -95,10 +95,10 @@ def test_generation_refuses_bad_input(tiny_gpt):
 
 
 def test_blueprint_arguments_are_checked_first():
-    with pytest.raises(KerakitError, match=r"gpt_nano: `num_heads` must be a divisor of width=32. Received: "
+    with pytest.raises(KerakitError, match=r"gpt_nano: `num_heads` must be a divisor of the width 32. Received: "
                                            r"num_heads=3"):
         kerakit.build("gpt_nano", width=32, num_heads=3)
-    with pytest.raises(KerakitError, match=r"`sequence_length` must be at most max_length=16"):
+    with pytest.raises(KerakitError, match=r"`sequence_length` must be None or at most max_length=16"):
         kerakit.build("gpt_nano", max_length=16, sequence_length=20)
     with pytest.raises(KerakitError, match=r"`position` must be one of \['learned', 'sinusoidal', 'rotary'\]"):
         kerakit.build("gpt_nano", position="alibi")

@@ -40,25 +40,15 @@ _TINY = {"vocabulary_size": 50, "max_length": 16, "sequence_length": 8, "num_lay
 
 def _check_arguments(owner, vocabulary_size, max_length, num_segments, num_layers, width, num_heads,
                      intermediate_dim, dropout, head, num_classes, sequence_length, classifier_activation):
-    from kerakit.layers.sequence import check_heads_divide_width
+    from kerakit.layers.sequence import check_transformer_sizes
 
-    errors.check_int(owner, "vocabulary_size", vocabulary_size)
-    errors.check_int(owner, "max_length", max_length)
+    check_transformer_sizes(owner, vocabulary_size, max_length, width, num_heads, intermediate_dim, dropout,
+                            sequence_length)
     errors.check_int(owner, "num_segments", num_segments)
     errors.check_int(owner, "num_layers", num_layers)
-    errors.check_int(owner, "width", width)
-    errors.check_int(owner, "num_heads", num_heads)
-    check_heads_divide_width(owner, num_heads, width)
-    errors.check_int(owner, "intermediate_dim", intermediate_dim)
-    errors.check_rate(owner, "dropout", dropout)
     errors.check_choice(owner, "head", head, HEADS)
     if head == "classification":
         errors.check_int(owner, "num_classes", num_classes)
-    if sequence_length is not None:
-        errors.check_int(owner, "sequence_length", sequence_length)
-        if sequence_length > max_length:
-            raise errors.invalid(owner, "sequence_length", f"None or at most max_length={max_length} (the "
-                                 "position table's length)", sequence_length)
     errors.check_activation(owner, "classifier_activation", classifier_activation)
 
 

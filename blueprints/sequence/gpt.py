@@ -53,21 +53,14 @@ def gpt(
     ```
     """
     owner = name if isinstance(name, str) else "gpt"
-    vocabulary_size = errors.check_int(owner, "vocabulary_size", vocabulary_size)
-    max_length = errors.check_int(owner, "max_length", max_length)
-    num_layers = errors.check_int(owner, "num_layers", num_layers)
-    width = errors.check_int(owner, "width", width)
-    num_heads = errors.check_int(owner, "num_heads", num_heads)
-    if width % num_heads:
-        raise errors.invalid(owner, "num_heads", f"a divisor of width={width}", num_heads)
-    intermediate_dim = 4 * width if intermediate_dim is None else errors.check_int(owner, "intermediate_dim",
-                                                                                  intermediate_dim)
-    dropout = errors.check_rate(owner, "dropout", dropout)
+    from kerakit.layers.sequence import check_transformer_sizes
+
+    errors.check_int(owner, "width", width)
+    intermediate_dim = 4 * width if intermediate_dim is None else intermediate_dim
+    check_transformer_sizes(owner, vocabulary_size, max_length, width, num_heads, intermediate_dim, dropout,
+                            sequence_length)
+    errors.check_int(owner, "num_layers", num_layers)
     errors.check_choice(owner, "position", position, POSITIONS)
-    if sequence_length is not None:
-        sequence_length = errors.check_int(owner, "sequence_length", sequence_length)
-        if sequence_length > max_length:
-            raise errors.invalid(owner, "sequence_length", f"at most max_length={max_length}", sequence_length)
     if position == "rotary" and (width // num_heads) % 2:
         raise errors.invalid(owner, "num_heads", "one that leaves an even head width for rotary positions", num_heads)
     import keras

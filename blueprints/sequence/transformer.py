@@ -44,17 +44,11 @@ def _check_arguments(owner, vocabulary_size, max_length, num_encoder_layers, num
                      intermediate_dim, dropout, attention_dropout, activation, position, scale_embeddings, norm,
                      norm_first, layer_norm_epsilon, use_bias, relative_attention, relative_attention_buckets,
                      relative_attention_max_distance, scale_output):
-    from kerakit.layers.sequence import NORMS, POSITIONS, check_heads_divide_width
+    from kerakit.layers.sequence import NORMS, POSITIONS, check_transformer_sizes
 
-    errors.check_int(owner, "vocabulary_size", vocabulary_size)
-    errors.check_int(owner, "max_length", max_length)
+    check_transformer_sizes(owner, vocabulary_size, max_length, width, num_heads, intermediate_dim, dropout)
     errors.check_int(owner, "num_encoder_layers", num_encoder_layers)
     errors.check_int(owner, "num_decoder_layers", num_decoder_layers)
-    errors.check_int(owner, "width", width)
-    errors.check_int(owner, "num_heads", num_heads)
-    check_heads_divide_width(owner, num_heads, width)
-    errors.check_int(owner, "intermediate_dim", intermediate_dim)
-    errors.check_rate(owner, "dropout", dropout)
     errors.check_rate(owner, "attention_dropout", attention_dropout)
     errors.check_activation(owner, "activation", activation)
     errors.check_choice(owner, "position", position, POSITIONS)

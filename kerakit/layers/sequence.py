@@ -360,6 +360,21 @@ def check_heads_divide_width(owner, num_heads, width):
     return width // num_heads
 
 
+def check_transformer_sizes(owner, vocabulary_size, max_length, width, num_heads, intermediate_dim, dropout,
+                            sequence_length=None):
+    """Checks the sizes every transformer blueprint takes, with the same messages everywhere."""
+    for argument, value in (("vocabulary_size", vocabulary_size), ("max_length", max_length), ("width", width),
+                            ("num_heads", num_heads), ("intermediate_dim", intermediate_dim)):
+        errors.check_int(owner, argument, value)
+    check_heads_divide_width(owner, num_heads, width)
+    errors.check_rate(owner, "dropout", dropout)
+    if sequence_length is not None:
+        errors.check_int(owner, "sequence_length", sequence_length)
+        if sequence_length > max_length:
+            raise errors.invalid(owner, "sequence_length", f"None or at most max_length={max_length} (the position "
+                                 "table's length)", sequence_length)
+
+
 class _TransformerBlock(keras.layers.Layer):
     """What the encoder and decoder blocks share: attention sublayers, the feed-forward network, norms, residuals."""
 
@@ -391,6 +406,12 @@ class _TransformerBlock(keras.layers.Layer):
         return CachedMultiHeadAttention(
             num_heads=self.num_heads, key_dim=key_dim, dropout=self.attention_dropout, use_bias=self.use_bias,
             rotary_max_wavelength=self.rotary_max_wavelength if rotary else None, dtype=self.dtype_policy, name=name)
+
+    def _build_self_attention(self, shape):
+        self.self_attention = self._attention_layer(shape[-1], "self_attention", rotary=True)
+        self.self_attention.build(shape, shape)
+        self.self_attention_norm = self._norm_layer("self_attention_norm")
+        self.self_attention_norm.build(shape)
 
     def _build_feedforward(self, shape):
         width = shape[-1]
@@ -473,11 +494,7 @@ class TransformerEncoderBlock(_TransformerBlock):
     """
 
     def build(self, input_shape, *args, **kwargs):
-        width = input_shape[-1]
-        self.self_attention = self._attention_layer(width, "self_attention", rotary=True)
-        self.self_attention.build(input_shape, input_shape)
-        self.self_attention_norm = self._norm_layer("self_attention_norm")
-        self.self_attention_norm.build(input_shape)
+        self._build_self_attention(input_shape)
         self._build_feedforward(input_shape)
         self.built = True
 
@@ -545,13 +562,9 @@ class TransformerDecoderBlock(_TransformerBlock):
         self.cross_attention = bool(cross_attention)
 
     def build(self, input_shape, *args, **kwargs):
-        width = input_shape[-1]
-        self.self_attention = self._attention_layer(width, "self_attention", rotary=True)
-        self.self_attention.build(input_shape, input_shape)
-        self.self_attention_norm = self._norm_layer("self_attention_norm")
-        self.self_attention_norm.build(input_shape)
+        self._build_self_attention(input_shape)
         if self.cross_attention:
-            self.cross_attention_layer = self._attention_layer(width, "cross_attention", rotary=False)
+            self.cross_attention_layer = self._attention_layer(input_shape[-1], "cross_attention", rotary=False)
             self.cross_attention_layer.build(input_shape, input_shape)
             self.cross_attention_norm = self._norm_layer("cross_attention_norm")
             self.cross_attention_norm.build(input_shape)
