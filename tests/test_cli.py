@@ -91,18 +91,16 @@ def test_the_installed_command_exits_2_without_a_traceback(tmp_path):
     assert "mnist" in child.stderr and "tfds build" in child.stderr
 
 
-def test_train_a_language_model_then_generate_from_its_run_folder(tmp_path, capsys):
-    run = tmp_path / "gpt"
-    code = main(["train", "--blueprint", "gpt_nano", "--data", "text", "--epochs", "1", "--arg", "num_layers=1",
-                 "--arg", "width=16", "--arg", "num_heads=2", "--arg", "max_length=32", "--data-arg",
-                 "sequence_length=16", "--batch-size", "256", "--run-dir", str(run), "--quiet", "--no-export"])
-    out = capsys.readouterr().out
-    assert code == 0, out
-    assert "perplexity" in out and (run / "sample.txt").exists()
-    assert main(["generate", str(run), "--prompt", "KING:", "--max-new-tokens", "8", "--seed", "3"]) == 0
+def test_generate_continues_a_prompt_from_a_saved_language_model(tmp_path, capsys):
+    # The language-model run itself (train -> sample.txt, perplexity) is tested in tests/test_sequence_gpt.py.
+    import kerakit
+
+    path = tmp_path / "gpt.keras"
+    kerakit.build("gpt_nano", num_layers=1, width=16, num_heads=2, max_length=32).save(path)
+    assert main(["generate", str(path), "--prompt", "KING:", "--max-new-tokens", "8", "--seed", "3"]) == 0
     first = capsys.readouterr().out
     assert first.startswith("KING:")
-    assert main(["generate", str(run), "--prompt", "KING:", "--max-new-tokens", "8", "--seed", "3"]) == 0
+    assert main(["generate", str(path), "--prompt", "KING:", "--max-new-tokens", "8", "--seed", "3"]) == 0
     assert capsys.readouterr().out == first
-    assert main(["generate", str(run), "--ids", "75,300", "--max-new-tokens", "2"]) == 2
+    assert main(["generate", str(path), "--ids", "75,300", "--max-new-tokens", "2"]) == 2
     assert "token ids in [0, 256)" in capsys.readouterr().err
