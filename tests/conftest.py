@@ -5,6 +5,9 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+# The tests build hundreds of tiny models, so XLA's compile time dominates on CPU, not run time: compile with
+# LLVM's cheap settings (about 30% less wall time on JAX; the same results within the tests' tolerances).
+os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true")
 
 import pytest  # noqa: E402
 
