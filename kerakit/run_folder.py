@@ -43,6 +43,20 @@ def write_atomic(path, data):
         raise
 
 
+def save_through_temporary(path, save, suffix):
+    """Calls `save(temporary_path)` beside `path`, then renames it to `path`: a crash never leaves half a file.
+
+    `suffix` ends the temporary name (Keras picks the format from it: `".keras"`, `".weights.h5"`).
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{suffix}")
+    try:
+        save(str(tmp))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def write_json(path, obj):
     """Writes `obj` as indented JSON, atomically."""
     write_atomic(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")

@@ -15,7 +15,6 @@ The run folder holds `config.json` (everything needed to run it again: `kerakit 
 import dataclasses
 import inspect
 import math
-import os
 import statistics
 import time
 import traceback
@@ -485,12 +484,9 @@ def _write_sample(model, bundle, path, seed, verbose):
 
 def _save_model(model, path):
     """Saves `.keras` through a temporary name, so a crash never leaves a half-written model."""
-    tmp = path.with_name(f".{path.name}.tmp.keras")
-    try:
-        model.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    from kerakit.run_folder import save_through_temporary
+
+    save_through_temporary(path, model.save, ".keras")
 
 
 def _slug(text):

@@ -21,6 +21,7 @@ import os
 
 from kerakit import errors
 from kerakit.errors import KerakitError
+from kerakit.run_folder import save_through_temporary
 
 
 @dataclasses.dataclass
@@ -153,9 +154,7 @@ def mark_phase_done(folder, index, count, model):
         return
     path = _phase_file(folder, index)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.weights.h5")
-    model.save_weights(str(tmp))
-    os.replace(tmp, path)
+    save_through_temporary(path, model.save_weights, ".weights.h5")
 
 
 def enable_lora(model, rank, owner="train"):
