@@ -153,7 +153,7 @@ def train(
     data_args = dict(data_args or {})
     errors.check_int("train", "epochs", epochs)
     if warmup_epochs is None:
-        warmup_epochs = min(1.0, epochs / 10)
+        warmup_epochs = default_warmup_epochs(epochs)
     _check_arguments(model, epochs, batch_size, learning_rate, warmup_epochs, early_stopping, blueprint_args,
                      verbose)
     from kerakit import transfer
@@ -359,6 +359,11 @@ def _check_arguments(model, epochs, batch_size, learning_rate, warmup_epochs, ea
             raise errors.invalid("train", "model", "a blueprint name or a keras.Model", type(model).__name__)
         if blueprint_args:
             raise errors.invalid("train", "blueprint_args", "empty when `model` is a built model", blueprint_args)
+
+
+def default_warmup_epochs(epochs):
+    """The run's default warmup of the cosine schedule: a tenth of the run, at most one epoch (also used by tuning)."""
+    return min(1.0, epochs / 10)
 
 
 def blueprint_arguments_for_data(name, blueprint_args, info):

@@ -77,10 +77,10 @@ class BlueprintHyperModel(keras_tuner.HyperModel):
 
         from kerakit import optimizers, schedules
         from kerakit.registry import build
-        from kerakit.training import loss_for
+        from kerakit.training import default_warmup_epochs, loss_for
 
         model = build(self.space.blueprint, **blueprint_args)
-        warmup = min(1.0, epochs / 10) if settings["schedule"] == "cosine" else 0.0
+        warmup = default_warmup_epochs(epochs) if settings["schedule"] == "cosine" else 0.0
         rate = schedules.make_schedule(settings["schedule"], settings["learning_rate"], epochs=max(1, int(epochs)),
                                        steps_per_epoch=steps_per_epoch, warmup_epochs=warmup)
         info = self.bundle.info
