@@ -202,7 +202,8 @@ def _loop_class():
 
         def __init__(self, decoder, prompt_length, sampler, temperature, top_k, top_p, use_cache):
             super().__init__(name=f"{decoder.name}_generation")
-            self.decoder = decoder
+            # The decoder's layers, not the decoder: `_LOOPS` holds this loop weakly keyed by the decoder, and a
+            # reference back to it would keep every decoder (and its compiled loops) alive forever.
             self.embedding, self.blocks, self.final_norm = decoder_parts(decoder)
             self.prompt_length = prompt_length
             self.sampler, self.temperature, self.top_k, self.top_p = sampler, temperature, top_k, top_p
@@ -210,13 +211,17 @@ def _loop_class():
             self.built = True  # nothing to build: predict_on_batch then compiles without an eager trial run
             self.jit_compile = True  # XLA on TensorFlow too (Keras's "auto" leaves it off on CPUs)
 
-        def _forward(self, tokens, caches, start):
-            """Logits of `tokens` at positions `start...`, attending over and updating the per-block caches."""
+        def _forward(self, tokens, caches=None, start=0):
+            """Logits of `tokens` at positions `start...`; with `caches` (one per block) attending over them and
+            returning them updated, without them attending over `tokens` alone (causally)."""
             x = self.embedding(tokens, start_index=start)
             updated = []
-            for block, cache in zip(self.blocks, caches):
-                x, cache = block(x, cache=cache, cache_index=start, training=False)
-                updated.append(cache)
+            for index, block in enumerate(self.blocks):
+                if caches is None:
+                    x = block(x, training=False)
+                else:
+                    x, cache = block(x, cache=caches[index], cache_index=start, training=False)
+                    updated.append(cache)
             if self.final_norm is not None:
                 x = self.final_norm(x)
             return ops.cast(self.embedding(x, reverse=True), "float32"), tuple(updated)
@@ -254,7 +259,7 @@ def _loop_class():
 
             if not self.use_cache:
                 def step(index, tokens):
-                    logits = ops.cast(self.decoder(tokens, training=False), "float32")
+                    logits, _ = self._forward(tokens)
                     chosen = self._choose(ops.take(logits, index - 1, axis=1), ops.take(noise, index, axis=1))
                     return self._place(tokens, is_prompt, index, chosen)[0]
 
