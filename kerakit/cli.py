@@ -60,6 +60,8 @@ def _add_train_arguments(parser):
     parser.add_argument("--batch-size", type=int, default=d["batch_size"], help="Default: %(default)s")
     parser.add_argument("--optimizer", default=d["optimizer"], help=f"one of {', '.join(OPTIMIZERS)}. "
                         "Default: %(default)s")
+    parser.add_argument("--optimizer-arg", action="append", type=_parse_key_value, default=[], metavar="KEY=VALUE",
+                        help="Keras optimizer argument, repeatable: --optimizer-arg beta_1=0.5")
     parser.add_argument("--lr", "--learning-rate", dest="learning_rate", type=float, default=d["learning_rate"],
                         help="base (peak) learning rate. Default: %(default)s")
     parser.add_argument("--schedule", default=d["schedule"], help=f"one of {', '.join(SCHEDULES)}. "
@@ -92,6 +94,9 @@ def _add_train_arguments(parser):
     parser.add_argument("--lora-rank", type=int, default=d["lora_rank"], metavar="R",
                         help="LoRA fine-tuning: only rank-R updates of the attention query/value projections train "
                         "(usually with --init-from)")
+    parser.add_argument("--sample-every", type=int, default=d["sample_every"], metavar="N",
+                        help="generative models: a PNG grid of samples every N epochs in <run>/samples (0: only the "
+                        "final samples.png). Default: %(default)s")
     parser.add_argument("--config", help="re-run the settings of a run's config.json (other flags are ignored)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -129,6 +134,7 @@ def _command_train(args):
             verbose=verbose, blueprint_args=dict(args.arg), data_args=data_args, init_from=args.init_from,
             freeze_epochs=args.freeze_epochs, unfreeze_stages=args.unfreeze_stages,
             fine_tune_lr_factor=args.fine_tune_lr_factor, augment=args.augment, lora_rank=args.lora_rank,
+            sample_every=args.sample_every, optimizer_args=dict(args.optimizer_arg),
         )
     metrics = ", ".join(f"{k} {v:.4f}" for k, v in result.test_metrics.items())
     print(f"test: {metrics}")
@@ -173,6 +179,36 @@ def _command_generate(args):
     output = generate(model, prompt, args.max_new_tokens, sampler=args.sampler, temperature=args.temperature,
                       top_k=args.top_k, top_p=args.top_p, seed=args.seed)
     print(output if isinstance(output, str) else ",".join(map(str, output[0])))
+    return 0
+
+
+def _command_sample(args):
+    import inspect
+
+    from kerakit import errors
+    from kerakit.export import load_keras_model
+    from kerakit.plots import save_image_grid
+
+    errors.check_int("sample", "n", args.n)
+    path = os.path.join(args.source, "model.keras") if os.path.isdir(args.source) else args.source
+    out = args.out or os.path.join(os.path.dirname(os.path.abspath(path)), "sample_grid.png")
+    model = load_keras_model(path)
+    if not hasattr(model, "generate") or not hasattr(model, "generating_network"):
+        raise errors.invalid("sample", "source", "a generative run or model (VAE, GAN, diffusion)",
+                             f"{args.source} ({type(model).__name__} {model.name!r})")
+    options = {"labels": [int(i) for i in args.labels.split(",")] if args.labels else None, "sampler": args.sampler,
+               "steps": args.steps, "eta": args.eta, "guidance": args.guidance}
+    accepted = inspect.signature(model.generate).parameters
+    options = {k: v for k, v in options.items() if v is not None}
+    refused = sorted(set(options) - set(accepted))
+    if refused:
+        raise errors.invalid("sample", f"--{refused[0]}", f"an option {type(model).__name__}.generate takes "
+                             f"({', '.join(sorted(set(accepted) - {'n', 'seed'}))})", options[refused[0]])
+    if "progress" in accepted:
+        options["progress"] = True
+    images = model.generate(args.n, seed=args.seed, **options)
+    save_image_grid(images, out, title=f"{model.name}: {args.n} samples (seed {args.seed})")
+    print(f"{args.n} samples: {out}")
     return 0
 
 
@@ -237,6 +273,19 @@ def build_parser():
     generate.add_argument("--top-p", type=float, default=0.9, help="Default: %(default)s")
     generate.add_argument("--seed", type=int, default=None, help="same seed, same text")
     generate.set_defaults(handler=_command_generate)
+    sample = commands.add_parser("sample", help="write a PNG grid of samples from a trained generative model",
+                                 description="Draw samples from a VAE, GAN or diffusion run (or .keras file) and "
+                                 "write them as a PNG grid.")
+    sample.add_argument("source", help="a run folder (with model.keras) or a .keras file")
+    sample.add_argument("--n", type=int, default=64, help="number of samples. Default: %(default)s")
+    sample.add_argument("--seed", type=int, default=0, help="same seed, same samples. Default: %(default)s")
+    sample.add_argument("--out", help="the PNG to write (default: sample_grid.png beside the model)")
+    sample.add_argument("--labels", help="class-conditional models: comma-separated class ids, cycled over --n")
+    sample.add_argument("--sampler", help="diffusion: ddim or ddpm (default: the model's)")
+    sample.add_argument("--steps", type=int, help="diffusion: sampling steps (DDIM)")
+    sample.add_argument("--eta", type=float, help="diffusion: DDIM's eta (0 deterministic, 1 like DDPM)")
+    sample.add_argument("--guidance", type=float, help="diffusion: classifier-free guidance weight")
+    sample.set_defaults(handler=_command_sample)
     info = commands.add_parser("info", help="versions, backend and devices")
     info.set_defaults(handler=_command_info)
     from tuning import cli as tuning_cli

@@ -176,7 +176,10 @@ def load_keras_model(path):
         raise KerakitError(f"{path} is not a readable Keras model file (not a zip archive: truncated or corrupt?).")
     import keras
 
-    import kerakit.layers  # noqa: F401  (registers kerakit's custom layers for deserialization)
+    import kerakit.layers  # registers kerakit's custom layers for deserialization
+    import kerakit.models
+
+    kerakit.models.register()  # and its models (VAE, GAN, diffusion)
 
     try:
         return keras.saving.load_model(path, safe_mode=True)
@@ -188,7 +191,8 @@ def export_path(source, out=None, *, overwrite=False, atol=1e-4):
     """Exports a saved Keras model (a run folder or a `.keras` file) as a verified SavedModel.
 
     Args:
-        source: str or os.PathLike. A run folder holding `model.keras`, or a `.keras` file.
+        source: str or os.PathLike. A run folder holding `model.keras`, or a `.keras` file. A generative model
+            (VAE, GAN, diffusion) exports its `generating_network` (decoder, generator, denoiser).
         out: str, os.PathLike or None. The SavedModel folder to create. `None` means `<run>/saved_model` for a run
             folder and `<file stem>_saved_model` beside a `.keras` file. Defaults to `None`.
         overwrite: bool. Replace an existing `out`. Defaults to `False`.
@@ -228,7 +232,9 @@ def export_path(source, out=None, *, overwrite=False, atol=1e-4):
     out = default_out if out is None else out
     errors.check_positive_float(owner, "atol", atol)
     _check_destination(owner, out, overwrite, argument="out")  # before the model is loaded
-    return saved_model(load_keras_model(model_file), out, atol=atol, overwrite=overwrite)
+    model = load_keras_model(model_file)
+    network = getattr(model, "generating_network", model)  # a generative model ships its generating network
+    return saved_model(network, out, atol=atol, overwrite=overwrite)
 
 
 # -- arguments and paths ------------------------------------------------------------------------------------------

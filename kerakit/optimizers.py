@@ -28,7 +28,7 @@ OPTIMIZERS = tuple(_OPTIMIZERS)
 
 
 def make_optimizer(name, learning_rate, *, weight_decay=None, clipnorm=None, global_clipnorm=None,
-                   gradient_accumulation_steps=None, use_ema=False):
+                   gradient_accumulation_steps=None, use_ema=False, options=None):
     """Returns a Keras optimizer by name.
 
     Args:
@@ -39,6 +39,8 @@ def make_optimizer(name, learning_rate, *, weight_decay=None, clipnorm=None, glo
         global_clipnorm: float or None. Clip all gradients together to this norm.
         gradient_accumulation_steps: int or None. Apply the update every this many steps.
         use_ema: bool. Keep an exponential moving average of the weights.
+        options: dict or None. More keyword arguments of the Keras optimizer, e.g. `{"beta_1": 0.5}` for Adam
+            (as GANs are usually trained); names it does not take are refused.
 
     Example:
 
@@ -46,6 +48,7 @@ def make_optimizer(name, learning_rate, *, weight_decay=None, clipnorm=None, glo
     from kerakit.optimizers import make_optimizer
     optimizer = make_optimizer("momentum", 0.1, global_clipnorm=1.0)
     optimizer.momentum  # 0.9
+    float(make_optimizer("adam", 2e-4, options={"beta_1": 0.5}).beta_1)  # 0.5
     ```
     """
     owner = "optimizer"
@@ -54,12 +57,20 @@ def make_optimizer(name, learning_rate, *, weight_decay=None, clipnorm=None, glo
         raise errors.invalid(owner, "clipnorm", "None when global_clipnorm is set", clipnorm)
     import keras
 
+    import inspect
+
     class_name, defaults = _OPTIMIZERS[name]
-    options = dict(defaults)
+    optimizer_class = getattr(keras.optimizers, class_name)
+    accepted = set(inspect.signature(optimizer_class).parameters) - {"learning_rate", "kwargs", "name"}
+    unknown = sorted(set(options or {}) - accepted)
+    if unknown:
+        raise errors.invalid(owner, "optimizer_args", f"arguments of keras.optimizers.{class_name} "
+                             f"({', '.join(sorted(accepted))})", {k: options[k] for k in unknown})
+    options = {**defaults, **(options or {})}
     for key, value in (("weight_decay", weight_decay), ("clipnorm", clipnorm), ("global_clipnorm", global_clipnorm),
                        ("gradient_accumulation_steps", gradient_accumulation_steps)):
         if value is not None:
             options[key] = value
     if use_ema:
         options["use_ema"] = True
-    return getattr(keras.optimizers, class_name)(learning_rate=learning_rate, **options)
+    return optimizer_class(learning_rate=learning_rate, **options)

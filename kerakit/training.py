@@ -9,7 +9,12 @@ result.run_dir                    # /tmp/kerakit-runs/convnet-digits
 
 The run folder holds `config.json` (everything needed to run it again: `kerakit train --config config.json`),
 `status.json`, `model.keras`, `saved_model/` (verified), `history.csv`, `history.json`, `metrics.json`,
-`curves.png`, `checkpoints/best.keras` and, while running, `backup/` for resuming after a crash.
+`curves.png`, `checkpoints/best.keras`, `checkpoints/last.keras` (the last epoch whose loss was finite) and, while
+running, `backup/` for resuming after a crash. Generative runs add `samples/epoch_<k>.png` grids and `samples.png`.
+
+Generative blueprints (`kerakit.list_blueprints(family="generative")`) train on the images alone: autoencoders
+(task `reconstruction`) learn to give back their input with MSE; VAEs, GANs and diffusion models (task `generation`)
+bring their own losses, and the run exports their generating network (decoder, generator, denoiser) as the SavedModel.
 """
 
 import dataclasses
@@ -88,6 +93,8 @@ def train(
     fine_tune_lr_factor=0.1,
     augment="none",
     lora_rank=None,
+    sample_every=5,
+    optimizer_args=None,
 ):
     """Trains a model on a dataset and writes a run folder; see the module docstring.
 
@@ -141,6 +148,10 @@ def train(
         lora_rank: int or None. LoRA fine-tuning (`kerakit.transfer.enable_lora`): low-rank updates of this rank on
             the attention query and value projections (or on every dense layer without attention) train; every
             other weight stays frozen. Usually with `init_from`. Defaults to `None` (all weights train).
+        optimizer_args: dict or None. More keyword arguments of the Keras optimizer, e.g. `{"beta_1": 0.5}` for Adam
+            (GANs). Defaults to `None`.
+        sample_every: int. Generative models: a PNG grid of 64 samples every this many epochs, in
+            `<run_dir>/samples/`; `0` writes only the final `samples.png`. Defaults to `5`.
 
     Language models (a `language_modeling` dataset such as `"text"`) get the data's vocabulary size, report
     `perplexity` with the test metrics, and write a generated sample to `<run_dir>/sample.txt` (printed too).
@@ -152,6 +163,7 @@ def train(
     blueprint_args = dict(blueprint_args or {})
     data_args = dict(data_args or {})
     errors.check_int("train", "epochs", epochs)
+    errors.check_int("train", "sample_every", sample_every, minimum=0)
     if warmup_epochs is None:
         warmup_epochs = default_warmup_epochs(epochs)
     _check_arguments(model, epochs, batch_size, learning_rate, warmup_epochs, early_stopping, blueprint_args,
@@ -175,6 +187,8 @@ def train(
     from kerakit.callbacks import RunProgress
 
     errors.check_choice("train", "optimizer", optimizer, koptimizers.OPTIMIZERS)
+    optimizer_args = dict(optimizer_args or {})
+    koptimizers.make_optimizer(optimizer, learning_rate, options=optimizer_args)  # refuses unknown names now
     errors.check_choice("train", "schedule", schedule, kschedules.SCHEDULES)
     devices = distribute.resolve_devices(devices)
     if isinstance(model, str):
@@ -191,10 +205,13 @@ def train(
     if augmenter.soft_labels and loss is not None:
         raise errors.invalid("train", "loss", f"None with augment={augment!r}, which mixes labels (the run uses "
                              "categorical cross-entropy on the soft labels)", loss)
+    task = task_of(model)
+    if task in GENERATIVE_TASKS and augmenter.soft_labels:
+        raise errors.invalid("train", "augment", f"an augmentation that keeps labels (a {task} model)", augment)
     if isinstance(model, str):
         blueprint_args = blueprint_arguments_for_data(model, blueprint_args, info)
     else:
-        _check_model_matches_data(model, info)
+        _check_model_matches_data(model, info, task)
 
     model_name = model if isinstance(model, str) else model.name
     settings = {
@@ -206,6 +223,7 @@ def train(
         "epochs": epochs,
         "batch_size": batch_size,
         "optimizer": optimizer,
+        "optimizer_args": _jsonable(optimizer_args),
         "learning_rate": learning_rate,
         "schedule": schedule,
         "warmup_epochs": warmup_epochs,
@@ -259,21 +277,25 @@ def train(
                 warmup = warmup_epochs if len(phases) == 1 else min(warmup_epochs, phase.epochs / 2)
                 rate = kschedules.make_schedule(schedule, phase.learning_rate, epochs=phase.epochs,
                                                 steps_per_epoch=bundle.steps_per_epoch, warmup_epochs=warmup)
-                model.compile(
-                    optimizer=koptimizers.make_optimizer(optimizer, rate, weight_decay=weight_decay),
-                    loss=loss_for(model, info, loss, augmenter),
-                    metrics=["accuracy"] if info.num_classes else ["mae"],
-                    jit_compile=jit_compile,
-                )
+                compile_for_task(model, koptimizers.make_optimizer(optimizer, rate, weight_decay=weight_decay,
+                                                                         options=optimizer_args), info,
+                                 task, loss, augmenter, jit_compile)
                 backup = "backup" if len(phases) == 1 else f"backup/phase{index + 1}"
-                run_callbacks = [timer, *_keras_callbacks(folder, resumed or index > 0, early_stopping, tensorboard,
+                # A GAN's losses do not track sample quality: no early stopping on them.
+                stopping = None if task == "generation" and _is_adversarial(model) else early_stopping
+                run_callbacks = [timer, *_keras_callbacks(folder, resumed or index > 0, stopping, tensorboard,
                                                           backup)]
+                if task == "generation" and sample_every:
+                    from kerakit.callbacks import SampleGrid
+
+                    run_callbacks.append(SampleGrid(folder / "samples", every=sample_every, seed=seed))
                 if devices:  # TensorFlow: per-replica batch-norm statistics drift apart; average them
                     run_callbacks.append(distribute.sync_callback())
                 # Every global batch must split evenly over the devices (JAX fails otherwise; TF mis-weights).
-                model.fit(distribute.prepare_dataset(augmenter.apply(bundle.train), devices, batch_size=batch_size),
+                model.fit(distribute.prepare_dataset(for_task(augmenter.apply(bundle.train), task), devices,
+                                                     batch_size=batch_size),
                           validation_data=distribute.prepare_dataset(
-                              augmenter.apply(bundle.validation, training=False), devices),
+                              for_task(augmenter.apply(bundle.validation, training=False), task), devices),
                           initial_epoch=phase.first_epoch, epochs=phase.first_epoch + phase.epochs, shuffle=False,
                           callbacks=run_callbacks + list(callbacks or []), verbose=verbose)
                 transfer.mark_phase_done(folder, index, len(phases), model)
@@ -281,17 +303,22 @@ def train(
         history = _read_history(folder / "history.csv")
         _raise_if_diverged(history)
         # Outside the distribution scope, so every test example counts on any number of devices.
-        test_metrics = {k: float(v) for k, v in model.evaluate(augmenter.apply(bundle.test, training=False), verbose=0,
-                                                                return_dict=True).items()}
+        test_metrics = {k: float(v) for k, v in model.evaluate(for_task(augmenter.apply(bundle.test, training=False),
+                                                                          task), verbose=0, return_dict=True).items()}
         if info.task == "language_modeling":
             test_metrics["perplexity"] = math.exp(min(test_metrics["loss"], 700.0))
             _write_sample(model, bundle, folder / "sample.txt", seed, verbose)
+        if task == "generation":
+            from kerakit.plots import save_image_grid
+
+            save_image_grid(model.generate(64, seed=seed), folder / "samples.png", title=f"{model_name} samples")
         _save_model(model, folder / "model.keras")
         saved_model = None
         if export:
             from kerakit.export import saved_model as export_saved_model
 
-            saved_model = export_saved_model(model, folder / "saved_model", overwrite=True).path
+            network = model.generating_network if task == "generation" else model
+            saved_model = export_saved_model(network, folder / "saved_model", overwrite=True).path
         from kerakit.plots import plot_history
 
         write_json(folder / "history.json", history)
@@ -368,10 +395,12 @@ def default_warmup_epochs(epochs):
 
 def blueprint_arguments_for_data(name, blueprint_args, info):
     """Fills `input_shape` and `num_classes` from the data; refuses values that contradict it (also used by tuning)."""
-    from kerakit.registry import blueprint_arguments
+    from kerakit.registry import blueprint_arguments, get_blueprint
 
     accepted = blueprint_arguments(name)
     arguments = dict(blueprint_args)
+    if get_blueprint(name).task in GENERATIVE_TASKS and accepted.get("num_classes") is None:
+        accepted.pop("num_classes", None)  # an unconditional generative model: the labels are not its business
     if info.task == "language_modeling" and "vocabulary_size" in accepted:
         given = arguments.setdefault("vocabulary_size", info.num_classes)
         if isinstance(given, int) and given < info.num_classes:
@@ -394,8 +423,41 @@ def blueprint_arguments_for_data(name, blueprint_args, info):
     return arguments
 
 
-def _check_model_matches_data(model, info):
+GENERATIVE_TASKS = ("generation", "reconstruction")
+
+
+def task_of(model):
+    """The task of a blueprint name or a built model: its registered task; `generation` for a model with
+    `generate` and `generating_network` (VAE, GAN, diffusion); otherwise `None` (decided by the data)."""
+    if isinstance(model, str):
+        from kerakit.registry import get_blueprint
+
+        return get_blueprint(model).task
+    if hasattr(model, "generate") and hasattr(model, "generating_network"):
+        return "generation"
+    return None
+
+
+def for_task(dataset, task):
+    """Autoencoders learn to give back their input: `(x, y)` batches become `(x, x)`."""
+    if task != "reconstruction":
+        return dataset
+    return dataset.map(lambda x, *rest: (x, x))
+
+
+def _is_adversarial(model):
+    from kerakit.models import GAN
+
+    return isinstance(model, GAN)
+
+
+def _check_model_matches_data(model, info, task=None):
     """Refuses a built model whose input or output does not fit the data."""
+    if task == "generation":
+        if tuple(model.image_shape) != tuple(info.input_shape):
+            raise errors.invalid("train", "model", f"a model of images of shape {tuple(info.input_shape)} (the data "
+                                 f"{info.name!r})", f"{model.name} with image_shape={tuple(model.image_shape)}")
+        return
     model_shape = tuple(model.input_shape[1:]) if not isinstance(model.input_shape, list) else None
     if model_shape is not None:
         data_shape = tuple(info.input_shape)
@@ -403,12 +465,24 @@ def _check_model_matches_data(model, info):
         if not fits:
             raise errors.invalid("train", "model", f"a model taking inputs of shape {data_shape} (the data "
                                  f"{info.name!r})", f"{model.name} with input_shape={model_shape}")
-    if info.num_classes and model.output_shape[-1] != info.num_classes:
+    if task != "reconstruction" and info.num_classes and model.output_shape[-1] != info.num_classes:
         raise errors.invalid("train", "model", f"a model with {info.num_classes} outputs (the classes of "
                              f"{info.name!r})", f"{model.name} with {model.output_shape[-1]} outputs")
 
 
-def loss_for(model, info, loss=None, augmenter=None):
+def compile_for_task(model, optimizer, info, task=None, loss=None, augmenter=None, jit_compile="auto"):
+    """Compiles `model` as the run does (also used by tuning): generative models (task `generation`) with their
+    own losses; others with `loss_for` and accuracy (classification) or MAE."""
+    if task == "generation":
+        model.compile(optimizer=optimizer, jit_compile=jit_compile)
+        return model
+    classifies = info.num_classes and task not in GENERATIVE_TASKS
+    model.compile(optimizer=optimizer, loss=loss_for(model, info, loss, augmenter, task),
+                  metrics=["accuracy"] if classifies else ["mae"], jit_compile=jit_compile)
+    return model
+
+
+def loss_for(model, info, loss=None, augmenter=None, task=None):
     """The run's loss: `loss` by name, else cross-entropy (sparse, or on the augmenter's soft labels) or MSE."""
     import keras
 
@@ -417,7 +491,7 @@ def loss_for(model, info, loss=None, augmenter=None):
             return keras.losses.get(loss)
         except (ValueError, TypeError):
             raise errors.invalid("train", "loss", "a Keras loss name such as 'mse'", loss) from None
-    if not info.num_classes:
+    if not info.num_classes or task == "reconstruction":
         return "mse"
     last = model.layers[-1]
     ends_in_softmax = getattr(last, "activation", None) is keras.activations.softmax
@@ -430,6 +504,8 @@ def _keras_callbacks(folder, resumed, early_stopping, tensorboard, backup="backu
     """Keras's own callbacks for a run in `folder`."""
     import keras
 
+    from kerakit.callbacks import LastGoodCheckpoint
+
     (folder / "checkpoints").mkdir(exist_ok=True)
     run_callbacks = [
         keras.callbacks.BackupAndRestore(str(folder / backup)),
@@ -437,6 +513,7 @@ def _keras_callbacks(folder, resumed, early_stopping, tensorboard, backup="backu
         keras.callbacks.CSVLogger(str(folder / "history.csv"), append=resumed),
         keras.callbacks.ModelCheckpoint(str(folder / "checkpoints" / "best.keras"), monitor="val_loss",
                                         save_best_only=True),
+        LastGoodCheckpoint(folder / "checkpoints" / "last.keras"),
     ]
     if early_stopping:
         run_callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=early_stopping,

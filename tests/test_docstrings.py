@@ -15,7 +15,11 @@ import kerakit.data
 import kerakit.distribute
 import kerakit.export
 import kerakit.generation
+import kerakit.layers.generative
 import kerakit.layers.sequence
+import kerakit.models._backend
+import kerakit.models.gan
+import kerakit.models.vae
 import kerakit.optimizers
 import kerakit.plots
 import kerakit.registry
@@ -32,6 +36,14 @@ OBJECTS = {
     "kerakit.schedules.make_schedule": kerakit.schedules.make_schedule,
     "kerakit.optimizers.make_optimizer": kerakit.optimizers.make_optimizer,
     "kerakit.plots.plot_history": kerakit.plots.plot_history,
+    "kerakit.plots.save_image_grid": kerakit.plots.save_image_grid,
+    "kerakit.layers.generative.Sampling": kerakit.layers.generative.Sampling,
+    **{f"kerakit.models.vae.{name}": getattr(kerakit.models.vae, name) for name in (
+        "VAE", "kl_divergence", "reconstruction_loss")},
+    **{f"kerakit.models.gan.{name}": getattr(kerakit.models.gan, name) for name in (
+        "GAN", "discriminator_loss", "generator_loss", "gradient_penalty")},
+    **{f"kerakit.models._backend.{name}": getattr(kerakit.models._backend, name) for name in (
+        "value_and_gradients", "input_gradients")},
     "kerakit.export": kerakit.export,
     "kerakit.backbones": kerakit.backbones,
     "kerakit.backbones.backbone": kerakit.backbones.backbone,

@@ -10,7 +10,6 @@ import blueprints.generative.autoencoder  # noqa: F401  (registers the autoencod
 import kerakit
 import kerakit.data
 from kerakit.errors import KerakitError
-from tests.helpers import run_docstring_examples
 
 
 def _dense(n_in, n_out):
@@ -143,7 +142,6 @@ def test_autoencoders_refuse_bad_arguments_with_a_clear_message(name, kwargs, me
 
 
 @pytest.mark.parametrize("name", ["autoencoder", "denoising_autoencoder", "sparse_autoencoder"])
-def test_registered_as_reconstruction_with_a_runnable_example(name):
+def test_registered_as_reconstruction(name):  # (docstring examples: tests/test_docstrings.py)
     spec = kerakit.get_blueprint(name)
     assert (spec.family, spec.task) == ("generative", "reconstruction")
-    assert run_docstring_examples(spec.builder) >= 2

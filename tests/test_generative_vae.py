@@ -12,7 +12,6 @@ import kerakit.data
 from kerakit.errors import KerakitError
 from kerakit.export import saved_model as export_saved_model
 from kerakit.models.vae import VAE, kl_divergence, reconstruction_loss
-from tests.helpers import run_docstring_examples
 
 _TINY = {"latent_dim": 2, "hidden_units": (8,), "seed": 0}
 
@@ -240,13 +239,3 @@ def test_vae_refuses_networks_that_do_not_fit_together():
         model.generate(0)
     with pytest.raises(KerakitError, match=r"VAE.generate: `labels` must be None \(this VAE is not class-conditional"):
         model.generate(2, labels=[1, 2])
-
-
-@pytest.mark.parametrize("obj", [VAE, kl_divergence, reconstruction_loss])
-def test_model_docstring_examples_run(obj):
-    assert run_docstring_examples(obj) >= 3
-
-
-@pytest.mark.parametrize("name", ["vae", "conv_vae"])
-def test_blueprint_docstring_examples_run(name):
-    assert run_docstring_examples(kerakit.get_blueprint(name).builder) >= 3

@@ -6,7 +6,7 @@ import pytest
 
 from kerakit.errors import KerakitError
 from kerakit.layers.generative import LOG_VAR_MAX, Sampling
-from tests.helpers import run_docstring_examples, run_layer_test
+from tests.helpers import run_layer_test
 
 
 def _sample(layer, mean, log_var, training=True):
@@ -97,7 +97,3 @@ def test_one_training_step_moves_the_weights_behind_mean_and_log_variance():
 def test_sampling_refuses_bad_inputs_with_a_clear_message(call, message):
     with pytest.raises(KerakitError, match=message):
         call()
-
-
-def test_docstring_example_runs():
-    assert run_docstring_examples(Sampling) >= 5

@@ -41,3 +41,17 @@ def test_bad_names_and_values_are_refused():
         make_schedule("cosine", 1e-3, epochs=3, steps_per_epoch=2, warmup_epochs=3)
     with pytest.raises(KerakitError, match=r"`learning_rate` must be a number > 0. Received: learning_rate=-1"):
         make_schedule("constant", -1, epochs=3, steps_per_epoch=2)
+
+
+def test_optimizer_options_reach_the_keras_optimizer_and_unknown_ones_are_refused(tmp_path):
+    adam = make_optimizer("adam", 2e-4, options={"beta_1": 0.5, "amsgrad": True})
+    assert float(adam.beta_1) == 0.5 and adam.amsgrad is True
+    assert make_optimizer("momentum", 0.1, options={"momentum": 0.5}).momentum == 0.5  # the caller's value wins
+    with pytest.raises(KerakitError, match=r"optimizer: `optimizer_args` must be arguments of keras.optimizers.Adam "
+                                           r"\(.*beta_1.*\). Received: optimizer_args=\{'beta1': 0.5\}"):
+        make_optimizer("adam", 1e-3, options={"beta1": 0.5})
+    import kerakit
+
+    with pytest.raises(KerakitError, match=r"`optimizer_args` must be arguments of keras.optimizers.SGD"):
+        kerakit.train("mlp", "digits", optimizer="sgd", optimizer_args={"beta_1": 0.5}, runs_root=str(tmp_path))
+    assert not any(tmp_path.iterdir())

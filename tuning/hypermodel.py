@@ -77,22 +77,21 @@ class BlueprintHyperModel(keras_tuner.HyperModel):
 
         from kerakit import optimizers, schedules
         from kerakit.registry import build
-        from kerakit.training import default_warmup_epochs, loss_for
+        from kerakit.training import compile_for_task, default_warmup_epochs, task_of
 
         model = build(self.space.blueprint, **blueprint_args)
         warmup = default_warmup_epochs(epochs) if settings["schedule"] == "cosine" else 0.0
         rate = schedules.make_schedule(settings["schedule"], settings["learning_rate"], epochs=max(1, int(epochs)),
                                        steps_per_epoch=steps_per_epoch, warmup_epochs=warmup)
-        info = self.bundle.info
-        model.compile(optimizer=optimizers.make_optimizer(settings["optimizer"], rate,
-                                                          weight_decay=settings["weight_decay"]),
-                      loss=loss_for(model, info), metrics=["accuracy"] if info.num_classes else ["mae"],
-                      jit_compile=self.jit_compile)
-        return model
+        return compile_for_task(model, optimizers.make_optimizer(settings["optimizer"], rate,
+                                                                 weight_decay=settings["weight_decay"]),
+                                self.bundle.info, task_of(self.space.blueprint), jit_compile=self.jit_compile)
 
     def datasets(self, batch_size, splits=("train", "validation")):
         """The splits batched by `batch_size` (the bundle's own pipelines re-batched; shuffling kept)."""
         import tensorflow as tf
+
+        from kerakit.training import for_task, task_of
 
         out = []
         for split in splits:
@@ -103,7 +102,7 @@ class BlueprintHyperModel(keras_tuner.HyperModel):
                     batches = math.ceil(self.bundle.info.num_examples[split] / batch_size)
                     dataset = dataset.unbatch().batch(batch_size).apply(
                         tf.data.experimental.assert_cardinality(batches)).prefetch(tf.data.AUTOTUNE)
-                self._datasets[key] = dataset
+                self._datasets[key] = for_task(dataset, task_of(self.space.blueprint))
             out.append(self._datasets[key])
         return out
 

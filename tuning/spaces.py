@@ -74,6 +74,8 @@ FAMILY_SPACES = {
     "generative": {
         "latent_dim": {"type": "choice", "values": [2, 8, 32], "default": 8},
         "dropout": {"type": "float", "min": 0.0, "max": 0.3, "step": 0.05, "default": 0.0},
+        "beta": {"type": "choice", "values": [0.5, 1.0, 2.0], "default": 1.0},
+        "base_width": {"type": "choice", "values": [16, 32, 64], "default": 32},
     },
     "graph": {
         "hidden_units": {"type": "choice", "values": [16, 32, 64], "default": 16},
