@@ -4,5 +4,6 @@ Every layer is registered with `keras.saving.register_keras_serializable(package
 it loads back with `keras.saving.load_model(path)` once `kerakit.layers` is imported.
 """
 
-from kerakit.layers import sequence, vision  # noqa: F401  (importing registers the layers for deserialization)
+# Importing registers the layers for deserialization.
+from kerakit.layers import diffusion, generative, sequence, vision  # noqa: F401
 from kerakit.layers.vision import LayerScale, StochasticDepth  # noqa: F401
