@@ -206,6 +206,9 @@ def train(
         raise errors.invalid("train", "loss", f"None with augment={augment!r}, which mixes labels (the run uses "
                              "categorical cross-entropy on the soft labels)", loss)
     task = task_of(model)
+    if task == "denoising":
+        raise errors.invalid("train", "model", "a model the run can train on (images, labels): for diffusion, `ddpm`, "
+                             "which trains this denoiser", model)
     if task in GENERATIVE_TASKS and augmenter.soft_labels:
         raise errors.invalid("train", "augment", f"an augmentation that keeps labels (a {task} model)", augment)
     if isinstance(model, str):

@@ -45,7 +45,7 @@ def test_every_blueprint_builds_trains_saves_and_exports(name, tmp_path):
         other = kerakit.build(representative, **kerakit.get_blueprint(representative).tiny)
         assert [type(layer).__name__ for layer in model.layers] == [type(layer).__name__ for layer in other.layers]
         assert [tuple(w.shape) for w in model.weights] == [tuple(w.shape) for w in other.weights]
-        assert model.name == name and (expected is None or expected == (2, *model.output_shape[1:])))
+        assert model.name == name and (expected is None or expected == (2, *model.output_shape[1:]))
         return
     if spec.task == "generation":  # VAE, GAN, diffusion: their own losses, samples, generating network
         run_generative_test(model, tmp_path)
