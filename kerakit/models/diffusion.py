@@ -472,13 +472,20 @@ class DiffusionModel(keras.Model):
         if self.num_classes is not None and y is None and _images_only(x):
             raise self._missing_labels_error()
         history = super().fit(x, y, *args, **kwargs)
-        if getattr(self.optimizer, "use_ema", False):
-            # Keras's end-of-fit EMA swap assigns the average's own buffer to each weight; on JAX a later compiled
-            # call donates (deletes) the weight's buffer and with it the optimizer's average, so that `save` fails
-            # (keras 3.15). Copies keep the two apart (harmless on TensorFlow).
-            for variable in self.trainable_variables:
-                variable.assign(ops.copy(variable.value))
+        self._separate_ema_weights()
         return history
+
+    def _separate_ema_weights(self):
+        """Gives each weight its own buffer where it shares the optimizer's average's.
+
+        Keras's end-of-fit EMA swap assigns the average's own array to each weight (keras 3.15); on JAX the next
+        compiled call (a `generate` in a callback's `on_train_end`, an `evaluate`) donates, so deletes, the weight's
+        array and with it the optimizer's average, and `save` then fails. TensorFlow variables never share.
+        """
+        averages = getattr(getattr(self, "optimizer", None), "_model_variables_moving_average", None) or []
+        for variable, average in zip(self.trainable_variables, averages):
+            if variable.value is average.value:
+                variable.assign(ops.copy(variable.value))
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         images = ops.cast(x, "float32") * 2.0 - 1.0
@@ -499,12 +506,20 @@ class DiffusionModel(keras.Model):
         return errors.invalid(self.name, "y", f"class labels (the model is class-conditional with num_classes="
                               f"{self.num_classes}): fit it on (images, labels)", None)
 
-    def sampler(self, sampler="ddim", steps=50, eta=0.0):
-        """The `DDPMSampler` or `DDIMSampler` over this model's schedule (`steps` and `eta`: DDIM only)."""
-        errors.check_choice(self.name, "sampler", sampler, SAMPLERS)
+    def sampler(self, sampler="ddim", steps=None, eta=0.0):
+        """The `DDPMSampler` or `DDIMSampler` over this model's schedule (`steps` and `eta`: DDIM only; `steps=None`
+        takes 50, or `T` when `T` is smaller)."""
+        return self._sampler(f"{self.name}.sampler", sampler, steps, eta)
+
+    def _sampler(self, owner, sampler, steps, eta):
+        errors.check_choice(owner, "sampler", sampler, SAMPLERS)
         if sampler == "ddpm":
             return DDPMSampler(self.noise_schedule, clip_denoised=self.clip_denoised)
-        return DDIMSampler(self.noise_schedule, steps=steps, eta=eta, clip_denoised=self.clip_denoised)
+        steps = min(50, self.timesteps) if steps is None else errors.check_int(owner, "steps", steps)
+        if steps > self.timesteps:
+            raise errors.invalid(owner, "steps", f"at most the model's timesteps={self.timesteps}", steps)
+        return DDIMSampler(self.noise_schedule, steps=steps, eta=_check_eta(owner, eta),
+                           clip_denoised=self.clip_denoised)
 
     def generate(self, n, seed=None, labels=None, sampler="ddim", steps=None, eta=0.0, guidance=2.0, progress=False):
         """Samples `n` images: NumPy float32 `(n, H, W, C)` in `[0, 1]`.
@@ -535,14 +550,14 @@ class DiffusionModel(keras.Model):
         n = errors.check_int(owner, "n", n)
         if seed is not None:
             seed = errors.check_int(owner, "seed", seed, minimum=0)
-        errors.check_choice(owner, "sampler", sampler, SAMPLERS)
-        chosen = self.sampler(sampler) if sampler == "ddpm" else _ddim(owner, self, steps, eta)
+        chosen = self._sampler(owner, sampler, steps, eta)
         if isinstance(guidance, bool) or not isinstance(guidance, numbers.Real) or not math.isfinite(guidance):
             raise errors.invalid(owner, "guidance", "a finite float", guidance)
         labels = self._check_labels(owner, labels, n)
         guided = labels is not None and guidance != 1.0
         stochastic = sampler == "ddpm" or chosen.eta > 0
         step_model = self._sampling_step(chosen, sampler, guided)
+        self._separate_ema_weights()
 
         rng = np.random.default_rng(seed)
         x = rng.standard_normal((n, *self.image_shape)).astype("float32")
@@ -597,15 +612,6 @@ def _images_only(x):
     if spec is not None:
         return not isinstance(spec, (tuple, list, dict))
     return hasattr(x, "shape") and hasattr(x, "dtype")
-
-
-def _ddim(owner, model, steps, eta):
-    """The model's DDIM sampler, its argument errors named for `generate`."""
-    steps = min(50, model.timesteps) if steps is None else errors.check_int(owner, "steps", steps)
-    if steps > model.timesteps:
-        raise errors.invalid(owner, "steps", f"at most the model's timesteps={model.timesteps}", steps)
-    _check_eta(owner, eta)
-    return model.sampler("ddim", steps, eta)
 
 
 def _check_denoiser(owner, denoiser, num_classes):
