@@ -232,9 +232,13 @@ def export_path(source, out=None, *, overwrite=False, atol=1e-4):
     out = default_out if out is None else out
     errors.check_positive_float(owner, "atol", atol)
     _check_destination(owner, out, overwrite, argument="out")  # before the model is loaded
-    model = load_keras_model(model_file)
-    network = getattr(model, "generating_network", model)  # a generative model ships its generating network
-    return saved_model(network, out, atol=atol, overwrite=overwrite)
+    return saved_model(exported_network(load_keras_model(model_file)), out, atol=atol, overwrite=overwrite)
+
+
+def exported_network(model):
+    """What a run or `export_path` exports of `model`: a generative model's `generating_network` (VAE: decoder, GAN:
+    generator, diffusion: denoiser), else the model itself."""
+    return getattr(model, "generating_network", model)
 
 
 # -- arguments and paths ------------------------------------------------------------------------------------------

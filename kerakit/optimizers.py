@@ -27,6 +27,24 @@ _OPTIMIZERS = {
 OPTIMIZERS = tuple(_OPTIMIZERS)
 
 
+def check_options(name, options):
+    """Returns `options` (a dict, maybe None) as a dict; refuses a name the Keras optimizer `name` does not take."""
+    import inspect
+
+    import keras
+
+    errors.check_choice("optimizer", "optimizer", name, OPTIMIZERS)
+    class_name = _OPTIMIZERS[name][0]
+    accepted = set(inspect.signature(getattr(keras.optimizers, class_name)).parameters) - {"learning_rate", "kwargs",
+                                                                                           "name"}
+    options = dict(options or {})
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise errors.invalid("optimizer", "optimizer_args", f"arguments of keras.optimizers.{class_name} "
+                             f"({', '.join(sorted(accepted))})", {k: options[k] for k in unknown})
+    return options
+
+
 def make_optimizer(name, learning_rate, *, weight_decay=None, clipnorm=None, global_clipnorm=None,
                    gradient_accumulation_steps=None, use_ema=False, options=None):
     """Returns a Keras optimizer by name.
@@ -57,20 +75,12 @@ def make_optimizer(name, learning_rate, *, weight_decay=None, clipnorm=None, glo
         raise errors.invalid(owner, "clipnorm", "None when global_clipnorm is set", clipnorm)
     import keras
 
-    import inspect
-
     class_name, defaults = _OPTIMIZERS[name]
-    optimizer_class = getattr(keras.optimizers, class_name)
-    accepted = set(inspect.signature(optimizer_class).parameters) - {"learning_rate", "kwargs", "name"}
-    unknown = sorted(set(options or {}) - accepted)
-    if unknown:
-        raise errors.invalid(owner, "optimizer_args", f"arguments of keras.optimizers.{class_name} "
-                             f"({', '.join(sorted(accepted))})", {k: options[k] for k in unknown})
-    options = {**defaults, **(options or {})}
+    options = {**defaults, **check_options(name, options)}
     for key, value in (("weight_decay", weight_decay), ("clipnorm", clipnorm), ("global_clipnorm", global_clipnorm),
                        ("gradient_accumulation_steps", gradient_accumulation_steps)):
         if value is not None:
             options[key] = value
     if use_ema:
         options["use_ema"] = True
-    return optimizer_class(learning_rate=learning_rate, **options)
+    return getattr(keras.optimizers, class_name)(learning_rate=learning_rate, **options)

@@ -187,8 +187,7 @@ def train(
     from kerakit.callbacks import RunProgress
 
     errors.check_choice("train", "optimizer", optimizer, koptimizers.OPTIMIZERS)
-    optimizer_args = dict(optimizer_args or {})
-    koptimizers.make_optimizer(optimizer, learning_rate, options=optimizer_args)  # refuses unknown names now
+    optimizer_args = koptimizers.check_options(optimizer, optimizer_args)
     errors.check_choice("train", "schedule", schedule, kschedules.SCHEDULES)
     devices = distribute.resolve_devices(devices)
     if isinstance(model, str):
@@ -209,6 +208,8 @@ def train(
     if task == "denoising":
         raise errors.invalid("train", "model", "a model the run can train on (images, labels): for diffusion, `ddpm`, "
                              "which trains this denoiser", model)
+    if task == "generation" and loss is not None:
+        raise errors.invalid("train", "loss", "None (VAEs, GANs and diffusion models bring their own losses)", loss)
     if task in GENERATIVE_TASKS and augmenter.soft_labels:
         raise errors.invalid("train", "augment", f"an augmentation that keeps labels (a {task} model)", augment)
     if isinstance(model, str):
@@ -318,10 +319,10 @@ def train(
         _save_model(model, folder / "model.keras")
         saved_model = None
         if export:
+            from kerakit.export import exported_network
             from kerakit.export import saved_model as export_saved_model
 
-            network = model.generating_network if task == "generation" else model
-            saved_model = export_saved_model(network, folder / "saved_model", overwrite=True).path
+            saved_model = export_saved_model(exported_network(model), folder / "saved_model", overwrite=True).path
         from kerakit.plots import plot_history
 
         write_json(folder / "history.json", history)

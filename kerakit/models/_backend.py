@@ -145,6 +145,26 @@ def test_step(model, step, *args):
     return step(data)
 
 
+def unshare_averaged_weights(optimizer, variables):
+    """Gives each of `variables` its own buffer where it shares one with `optimizer`'s moving average.
+
+    Keras's end-of-fit EMA swap (`finalize_variable_values`, `use_ema=True`) assigns the average's own array to each
+    weight (keras 3.15). On JAX the next compiled call donates, so deletes, the weight's array and with it the
+    average: a second `fit` fails ("donate the same buffer twice"), and so does `save` after an `evaluate` or a
+    `generate`. TensorFlow variables never share a buffer, so nothing is copied there.
+
+    Args:
+        optimizer: keras.optimizers.Optimizer or None. Built on `variables` (its averages are in the same order).
+        variables: list of `keras.Variable`.
+    """
+    import keras
+
+    averages = getattr(optimizer, "_model_variables_moving_average", None) or []
+    for variable, average in zip(variables, averages):
+        if variable.value is average.value:
+            variable.assign(keras.ops.copy(variable.value))
+
+
 def _run_stateless(step, data, groups, state):
     import keras
 

@@ -472,20 +472,15 @@ class DiffusionModel(keras.Model):
         if self.num_classes is not None and y is None and _images_only(x):
             raise self._missing_labels_error()
         history = super().fit(x, y, *args, **kwargs)
-        self._separate_ema_weights()
+        self._unshare_averaged_weights()
         return history
 
-    def _separate_ema_weights(self):
-        """Gives each weight its own buffer where it shares the optimizer's average's.
+    def _unshare_averaged_weights(self):
+        """See `kerakit.models._backend.unshare_averaged_weights` (also before sampling: a `generate` in a callback's
+        `on_train_end` runs after Keras's EMA swap but before `fit` returns)."""
+        from kerakit.models import _backend
 
-        Keras's end-of-fit EMA swap assigns the average's own array to each weight (keras 3.15); on JAX the next
-        compiled call (a `generate` in a callback's `on_train_end`, an `evaluate`) donates, so deletes, the weight's
-        array and with it the optimizer's average, and `save` then fails. TensorFlow variables never share.
-        """
-        averages = getattr(getattr(self, "optimizer", None), "_model_variables_moving_average", None) or []
-        for variable, average in zip(self.trainable_variables, averages):
-            if variable.value is average.value:
-                variable.assign(ops.copy(variable.value))
+        _backend.unshare_averaged_weights(getattr(self, "optimizer", None), self.trainable_variables)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         images = ops.cast(x, "float32") * 2.0 - 1.0
@@ -557,7 +552,7 @@ class DiffusionModel(keras.Model):
         guided = labels is not None and guidance != 1.0
         stochastic = sampler == "ddpm" or chosen.eta > 0
         step_model = self._sampling_step(chosen, sampler, guided)
-        self._separate_ema_weights()
+        self._unshare_averaged_weights()
 
         rng = np.random.default_rng(seed)
         x = rng.standard_normal((n, *self.image_shape)).astype("float32")

@@ -172,11 +172,7 @@ class _Optimizers:
                                    (self.g_optimizer, self._model.generator)):
             if getattr(optimizer, "use_ema", False):
                 optimizer.finalize_variable_values(network.trainable_variables)
-                for variable in network.trainable_variables:
-                    # Keras assigns the average itself, so on JAX the weight and its average share one buffer,
-                    # which the next (donating) train step refuses ("donate the same buffer twice", keras 3.15):
-                    # give each weight its own copy.
-                    variable.assign(ops.copy(variable.value))
+                _backend.unshare_averaged_weights(optimizer, network.trainable_variables)
 
 
 def _input_shapes(owner, argument, network):
