@@ -5,5 +5,5 @@ it loads back with `keras.saving.load_model(path)` once `kerakit.layers` is impo
 """
 
 # Importing registers the layers for deserialization.
-from kerakit.layers import diffusion, generative, sequence, vision  # noqa: F401
+from kerakit.layers import diffusion, generative, graph, sequence, vision  # noqa: F401
 from kerakit.layers.vision import LayerScale, StochasticDepth  # noqa: F401
