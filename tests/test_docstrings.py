@@ -16,6 +16,7 @@ import kerakit.distribute
 import kerakit.export
 import kerakit.generation
 import kerakit.layers.generative
+import kerakit.layers.graph
 import kerakit.layers.sequence
 import kerakit.models._backend
 import kerakit.models.gan
@@ -56,6 +57,9 @@ OBJECTS = {
     "blueprints._pretrained.copy_weights_in_order": _pretrained.copy_weights_in_order,
     "kerakit.generation": kerakit.generation,
     "kerakit.transfer.enable_lora": kerakit.transfer.enable_lora,
+    **{f"kerakit.layers.graph.{name}": getattr(kerakit.layers.graph, name) for name in (
+        "aggregate", "segment_softmax", "gcn_norm", "MessagePassing", "GCNConv", "GATConv", "SAGEConv", "GINConv",
+        "GlobalPooling", "AttentionReadout", "PairScore")},
     **{f"kerakit.layers.sequence.{name}": getattr(kerakit.layers.sequence, name) for name in (
         "TokenAndPositionEmbedding", "CachedMultiHeadAttention", "RelativePositionBias", "TransformerEncoderBlock",
         "TransformerDecoderBlock", "causal_mask", "rotate", "sinusoidal_positions")},

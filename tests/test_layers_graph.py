@@ -9,7 +9,7 @@ import pytest
 from kerakit.errors import KerakitError
 from kerakit.layers import graph
 from kerakit.layers.graph import (AttentionReadout, GATConv, GCNConv, GINConv, GlobalPooling, MessagePassing,
-                                  SAGEConv, gcn_norm)
+                                  PairScore, SAGEConv, gcn_norm)
 from tests.helpers import assert_outputs_close
 
 # A hand-built 4-node graph: an undirected path 0-1-2 (both directions), an existing self loop at 2 and a directed
@@ -231,6 +231,14 @@ def test_attention_readout_against_numpy(gating):
     np.testing.assert_allclose(out, expected, atol=1e-5)
 
 
+@pytest.mark.parametrize("mode", ["dot", "cosine"])
+def test_pair_score_against_numpy(mode):
+    pairs_s, pairs_r = np.array([0, 3, 2], "int32"), np.array([1, 3, 0], "int32")
+    out = _np(PairScore(mode)(X, pairs_s, pairs_r))
+    z = X / np.linalg.norm(X, axis=1, keepdims=True) if mode == "cosine" else X
+    np.testing.assert_allclose(out, (z[pairs_s] * z[pairs_r]).sum(-1), atol=1e-5)
+
+
 def _node_model():
     x = keras.Input((3,), name="node_features")
     s = keras.Input((), dtype="int32", name="senders")
@@ -248,7 +256,7 @@ def _node_inputs():
 
 def test_config_round_trips():
     for layer in [*[make() for make in _layer_cases().values()], MessagePassing("max"), GlobalPooling("max"),
-                  AttentionReadout(5, gating="sigmoid"), GINConv(keras.layers.Dense(3))]:
+                  AttentionReadout(5, gating="sigmoid"), GINConv(keras.layers.Dense(3)), PairScore("cosine")]:
         config = layer.get_config()
         clone = type(layer).from_config(config)
         assert clone.get_config() == config, type(layer).__name__
@@ -273,7 +281,8 @@ def test_pooling_model_round_trip(tmp_path):
     x = keras.Input((3,))
     ids = keras.Input((), dtype="int32")
     mask = keras.Input(())
-    model = keras.Model([x, ids, mask], [GlobalPooling("sum")(x, ids, mask), AttentionReadout(2)(x, ids, mask)])
+    model = keras.Model([x, ids, mask], [GlobalPooling("sum")(x, ids, mask), AttentionReadout(2)(x, ids, mask),
+                                         PairScore("cosine")(x, ids, ids)])
     inputs = [X, np.array([0, 1, 1, 2], "int32"), np.array([1.0, 1.0, 0.0], "float32")]
     path = os.path.join(tmp_path, "pool.keras")
     model.save(path)
@@ -308,6 +317,7 @@ def test_gcn_model_exports_to_saved_model(tmp_path):
     (lambda: GlobalPooling("avg"), "`mode` must be one of ['sum', 'mean', 'max']"),
     (lambda: GINConv(()), "`mlp` must be a non-empty sequence"),
     (lambda: AttentionReadout(gating="tanh"), "`gating` must be one of ['softmax', 'sigmoid']"),
+    (lambda: PairScore("l2"), "`mode` must be one of ['dot', 'cosine']"),
 ])
 def test_bad_arguments_are_refused(make, message):
     with pytest.raises(KerakitError) as info:
@@ -326,6 +336,8 @@ def test_bad_input_ranks_and_dtypes_are_refused():
         GCNConv(2)(X, SENDERS, RECEIVERS, np.ones((6, 1), "float32"))
     with pytest.raises(KerakitError, match="`graph_mask` must be a tensor of rank 1"):
         GlobalPooling()(X, np.zeros(4, "int32"), np.ones((1, 1), "float32"))
+    with pytest.raises(KerakitError, match="`pair_senders` must be a tensor of rank 1"):
+        PairScore()(X, SENDERS[None], RECEIVERS)
     symbolic = keras.Input((3,))
     with pytest.raises(KerakitError, match="`senders` must be a tensor of rank 1"):
         GINConv(2)(symbolic, keras.Input((2,), dtype="int32"), keras.Input((), dtype="int32"))

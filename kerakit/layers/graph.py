@@ -29,6 +29,7 @@ Conventions:
 - `GINConv`: Xu et al., "How Powerful are Graph Neural Networks?" (ICLR 2019, arXiv:1810.00826).
 - `AttentionReadout`: the gated graph-level output of Li et al., "Gated Graph Sequence Neural Networks" (ICLR 2016,
   arXiv:1511.05493), section 3.3.
+- `PairScore`: the inner-product link decoder of Kipf and Welling, "Variational Graph Auto-Encoders" (2016).
 """
 
 import numbers
@@ -183,14 +184,14 @@ def _check_rank(owner, argument, tensor, rank, what):
         raise errors.invalid(owner, argument, f"a tensor of rank {rank} {what}", f"shape {got}")
 
 
-def _check_graph(owner, x, senders, receivers, edge_weight=None):
-    """Static checks (ranks) of the graph tensors; returns senders and receivers as int32."""
-    _check_rank(owner, "x", x, 2, "(num_nodes, features)")
-    _check_rank(owner, "senders", senders, 1, "(num_edges,)")
-    _check_rank(owner, "receivers", receivers, 1, "(num_edges,)")
+def _check_graph(owner, x, senders, receivers, edge_weight=None, names=("x", "senders", "receivers")):
+    """Static checks (ranks, index dtypes) of the graph tensors; returns senders and receivers as int32."""
+    _check_rank(owner, names[0], x, 2, "(num_nodes, features)")
+    _check_rank(owner, names[1], senders, 1, "(num_edges,)")
+    _check_rank(owner, names[2], receivers, 1, "(num_edges,)")
     if edge_weight is not None:
         _check_rank(owner, "edge_weight", edge_weight, 1, "(num_edges,)")
-    for name, tensor in (("senders", senders), ("receivers", receivers)):
+    for name, tensor in ((names[1], senders), (names[2], receivers)):
         dtype = keras.backend.standardize_dtype(tensor.dtype)
         if "int" not in dtype:
             raise errors.invalid(owner, name, "an integer tensor of node indices", f"dtype {dtype}")
@@ -343,11 +344,12 @@ class GCNConv(_DenseMixin, MessagePassing):
     ```python
     import numpy as np
     from kerakit.layers.graph import GCNConv
-    x = np.ones((3, 4), "float32")
+    x = np.ones((3, 4), "float32")  # the path 0 - 1 - 2, both directions; degrees with loops 2, 3, 2
     s, r = np.array([0, 1, 1, 2], "int32"), np.array([1, 0, 2, 1], "int32")
     layer = GCNConv(2, kernel_initializer="ones")
     out = np.asarray(layer(x, s, r))
-    out.shape, np.round(out[:, 0], 4).tolist()  # ((3, 2), [3.4142, 4.3094, 3.4142])
+    out.shape, [round(float(v), 3) for v in out[:, 0]]  # ((3, 2), [3.633, 4.599, 3.633])
+    round(4 * (1 / 2 + 1 / 6 ** 0.5), 3)  # 3.633
     ```
     """
 
@@ -591,6 +593,7 @@ class GINConv(MessagePassing):
     Example:
 
     ```python
+    import keras
     import numpy as np
     from kerakit.layers.graph import GINConv
     x = np.array([[1.0], [2.0], [3.0]], "float32")
@@ -748,3 +751,45 @@ class AttentionReadout(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "units": self.units, "gating": self.gating,
                 "gate_initializer": keras.initializers.serialize(self.gate_initializer)}
+
+
+PAIR_SCORES = ("dot", "cosine")
+
+
+@keras.saving.register_keras_serializable(package="kerakit")
+class PairScore(keras.layers.Layer):
+    """Scores node pairs from node embeddings, for link prediction: `score_p = sim(z[s_p], z[r_p])` -> (P,).
+
+    `"dot"`: `sum(z_s * z_r)` (the inner-product decoder of Kipf and Welling, "Variational Graph Auto-Encoders",
+    2016, arXiv:1611.07308); `"cosine"`: the same on L2-normalised embeddings. The scores are logits (no sigmoid).
+
+    Args:
+        mode: str. `"dot"` or `"cosine"`. Defaults to `"dot"`.
+        **kwargs: Base `keras.layers.Layer` arguments.
+
+    Call arguments: `z` (N, D) node embeddings, `pair_senders` (P,) and `pair_receivers` (P,) int node indices.
+
+    Example:
+
+    ```python
+    import numpy as np
+    from kerakit.layers.graph import PairScore
+    z = np.array([[1.0, 0.0], [2.0, 1.0], [0.0, 3.0]], "float32")
+    np.asarray(PairScore()(z, np.array([0, 1], "int32"), np.array([1, 2], "int32"))).tolist()  # [2.0, 3.0]
+    ```
+    """
+
+    def __init__(self, mode="dot", **kwargs):
+        super().__init__(**kwargs)
+        self.mode = errors.check_choice(type(self).__name__, "mode", mode, PAIR_SCORES)
+
+    def call(self, z, pair_senders, pair_receivers):
+        owner = type(self).__name__
+        pair_senders, pair_receivers = _check_graph(owner, z, pair_senders, pair_receivers,
+                                                    names=("z", "pair_senders", "pair_receivers"))
+        if self.mode == "cosine":
+            z = z / ops.maximum(ops.sqrt(ops.sum(ops.square(z), axis=-1, keepdims=True)), 1e-12)
+        return ops.sum(ops.take(z, pair_senders, axis=0) * ops.take(z, pair_receivers, axis=0), axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "mode": self.mode}
