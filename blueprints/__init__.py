@@ -3,4 +3,4 @@
 Importing this package registers every built-in blueprint in `kerakit.registry`; `kerakit.build` does it for you.
 """
 
-from blueprints import dense, generative, sequence, vision  # noqa: F401  (imported to register)
+from blueprints import dense, generative, graph, sequence, vision  # noqa: F401  (imported to register)

@@ -35,6 +35,8 @@ class BlueprintSpec:
         description: str. The first line of the builder's docstring.
         tiny: dict. Keyword arguments for a small, fast instance (used by the test suite and `kerakit doctor`).
         module: str. Where the builder lives.
+        sample_inputs: callable or None. `fn(model, batch_size, seed)` -> valid example inputs, for models whose
+            inputs random numbers would not make valid (graphs: node indices); `None` for random inputs.
     """
 
     name: str
@@ -44,9 +46,10 @@ class BlueprintSpec:
     description: str
     tiny: dict
     module: str
+    sample_inputs: object = None
 
 
-def blueprint(family, task, tiny=None, name=None):
+def blueprint(family, task, tiny=None, name=None, sample_inputs=None):
     """Registers a blueprint builder under its function name (or `name`).
 
     Args:
@@ -55,6 +58,8 @@ def blueprint(family, task, tiny=None, name=None):
         tiny: dict. Keyword arguments that build a small instance in well under a second. Every blueprint needs
             one: the test suite builds, trains, saves and exports each blueprint with it.
         name: str. The registry key. Defaults to the function's name.
+        sample_inputs: callable or None. `fn(model, batch_size, seed)` returning valid example inputs, where random
+            ones are not (e.g. a graph model's node indices). Defaults to `None`.
 
     Example:
 
@@ -88,6 +93,7 @@ def blueprint(family, task, tiny=None, name=None):
             description=doc.splitlines()[0] if doc else "",
             tiny=dict(tiny),
             module=fn.__module__,
+            sample_inputs=sample_inputs,
         )
         return fn
 

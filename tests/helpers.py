@@ -15,9 +15,14 @@ import numpy as np
 
 
 def random_inputs(model, batch_size, seed=0):
-    """Random inputs for `model`: normal floats; integers in [0, 2) for integer inputs (valid token ids)."""
+    """Random inputs for `model`: normal floats; integers in [0, 2) for integer inputs (valid token ids). A
+    blueprint registered with its own `sample_inputs` (graph models: valid node indices) draws them instead."""
     from kerakit.export import sample_inputs
+    from kerakit.registry import _REGISTRY
 
+    spec = _REGISTRY.get(model.name)
+    if spec is not None and spec.sample_inputs is not None:
+        return spec.sample_inputs(model, batch_size=batch_size, seed=seed)
     return sample_inputs(model, batch_size=batch_size, seed=seed)
 
 
@@ -118,7 +123,9 @@ def run_blueprint_test(model, tmp_path, expected_output_shape=None, expected_par
 
         from kerakit.export import saved_model as export_saved_model
 
-        report = export_saved_model(model, os.path.join(tmp_path, f"{model.name}_saved_model"))
+        # The export's own default sample (a batch of 3, seed 0), drawn through `random_inputs` for its hooks.
+        report = export_saved_model(model, os.path.join(tmp_path, f"{model.name}_saved_model"),
+                                    sample_inputs=random_inputs(model, 3))
         fresh = random_inputs(model, batch_size + 3, seed=7)
         exported = tf.saved_model.load(report.path)  # keep a reference: serve needs the loaded object alive
         served = exported.serve(fresh)

@@ -26,9 +26,11 @@ from kerakit.data._bundled import BUNDLED_TEXT as _BUNDLED_TEXT
 from kerakit.data._core import DataBundle, DataInfo
 from kerakit.data._core import check_options as _check_options
 from kerakit.data._text import ByteTokenizer, WordTokenizer
+from kerakit.data.graph import GRAPH_DATASETS as _GRAPH_DATASETS
+from kerakit.data.graph import Graph
 from kerakit.errors import KerakitError, invalid, unknown_name_error
 
-__all__ = ["ByteTokenizer", "DataBundle", "DataInfo", "WordTokenizer", "available", "from_arrays", "load"]
+__all__ = ["ByteTokenizer", "DataBundle", "DataInfo", "Graph", "WordTokenizer", "available", "from_arrays", "load"]
 
 TFDS_PREFIX = "tfds:"
 TEXT_PREFIX = _text.TEXT_PREFIX
@@ -41,10 +43,10 @@ def available():
 
     ```python
     import kerakit.data
-    kerakit.data.available()  # ['digits', 'text']
+    kerakit.data.available()  # ['digits', 'graphs', 'karate', 'sbm', 'text']
     ```
     """
-    return sorted([*_BUNDLED, *_BUNDLED_TEXT])
+    return sorted([*_BUNDLED, *_BUNDLED_TEXT, *_GRAPH_DATASETS])
 
 
 def load(
@@ -136,6 +138,10 @@ def load(
             expected = f"None for {_describe_source(source)} (it is for text: 'text' or 'text:<path>')"
             raise invalid(owner, argument, expected, value)
 
+    if isinstance(source, str) and source in _GRAPH_DATASETS:
+        from kerakit.data import graph
+
+        return graph.load(source, options, owner)
     if isinstance(source, tuple) and len(source) == 2:
         return _build_from_arrays(*source, options=options, owner=owner)
     if isinstance(source, str) and source.startswith(TFDS_PREFIX):
