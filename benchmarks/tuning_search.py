@@ -1,10 +1,13 @@
 """Tuning benchmarks on the bundled digits (never part of the test suite).
 
-    python benchmarks/tuning_search.py budget [--max-epochs 9 --random-trials 12]
+    python benchmarks/tuning_search.py budget [--max-epochs 9 --random-trials 12 --isolation none]
         epochs spent by hyperband and by random search until each gets within 0.5 points of the best validation
         accuracy either finds.
-    python benchmarks/tuning_search.py workers [--trials 6]
+    python benchmarks/tuning_search.py workers [--trials 6 --max-epochs 9 --isolation process]
         trials per hour with a chief and 2 workers against 1 worker (same host, KerasTuner's gRPC protocol).
+
+`--isolation` is `tuning.search`'s `trial_isolation` (process: each trial in a fresh process; none: in the searching
+process). The epochs of `budget` do not depend on it; its wall time does.
 """
 
 import argparse
@@ -40,7 +43,7 @@ def budget(args):
             started = time.perf_counter()
             result = tuning.search("convnet", "digits", tuner=tuner, max_epochs=args.max_epochs, space=SPACE,
                                    fixed=FIXED, directory=directory, retrain=False, export=False, seed=args.seed,
-                                   **kwargs)
+                                   trial_isolation=args.isolation, **kwargs)
             found[tuner] = {"rows": result.leaderboard, "seconds": time.perf_counter() - started}
     best = max(r["objective"] for f in found.values() for r in f["rows"] if r["objective"] is not None)
     target = best - 0.005
@@ -61,7 +64,8 @@ def workers(args):
         with tempfile.TemporaryDirectory() as directory:
             arguments = {"blueprint": "convnet", "data": "digits", "tuner": "random", "max_trials": args.trials,
                          "max_epochs": args.max_epochs, "space": SPACE, "fixed": FIXED, "directory": directory,
-                         "project_name": "bench", "retrain": False, "export": False}
+                         "project_name": "bench", "retrain": False, "export": False,
+                         "trial_isolation": args.isolation}
             started = time.perf_counter()
             code = distributed.launch(arguments, count)
             seconds = time.perf_counter() - started
@@ -78,7 +82,10 @@ def main():
     parser.add_argument("--random-trials", type=int, default=12)
     parser.add_argument("--trials", type=int, default=6)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--isolation", choices=("process", "none"),
+                        help="trial isolation. Default: none for budget, process for workers")
     args = parser.parse_args()
+    args.isolation = args.isolation or ("none" if args.what == "budget" else "process")
     (budget if args.what == "budget" else workers)(args)
 
 

@@ -7,8 +7,10 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
+import time
+import warnings
 
+import keras
 import pytest
 
 from kerakit.errors import KerakitError
@@ -159,7 +161,11 @@ def test_each_tuner_runs(tmp_path, tuner):
         kwargs["max_trials"] = 10
     if tuner == "hyperband":
         kwargs.update(max_epochs=2, factor=2)
-    result = _search(tmp_path, tuner=tuner, **kwargs)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = _search(tmp_path, tuner=tuner, **kwargs)
+    skipped = [str(w.message) for w in caught if "Skipping variable loading" in str(w.message)]
+    assert not skipped, "a continued Hyperband trial restores its optimizer state"
     rows = result.leaderboard
     assert rows and all(r["status"] == "COMPLETED" for r in rows)
     if tuner == "grid":
@@ -171,39 +177,144 @@ def test_each_tuner_runs(tmp_path, tuner):
     assert sorted(_runs(tmp_path / "p")) == sorted(r["trial"] for r in rows), "each trial ran exactly once"
 
 
-@pytest.mark.parametrize("tuner", ["random", pytest.param("grid", marks=pytest.mark.slow)])
+def test_a_continued_trial_gets_its_optimizer_state_back(tmp_path):
+    # KerasTuner's checkpoints hold the optimizer's variables; a fresh model skips them unless its optimizer is built.
+    import numpy as np
+
+    from tuning.hypermodel import restore_checkpoint
+
+    def model():
+        net = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+        net.compile(keras.optimizers.Adam(0.01), "mse")
+        return net
+
+    trained = model()
+    trained.fit(np.ones((8, 3)), np.zeros((8, 2)), batch_size=4, epochs=2, verbose=0)
+    trained.save_weights(tmp_path / "checkpoint.weights.h5")
+    plain = model()  # what KerasTuner's Hyperband does: the optimizer's state is skipped (with a warning)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        plain.load_weights(tmp_path / "checkpoint.weights.h5")
+    assert any("Skipping variable loading for optimizer" in str(w.message) for w in caught)
+    assert int(keras.ops.convert_to_numpy(plain.optimizer.iterations)) == 0
+    continued = restore_checkpoint(model(), tmp_path / "checkpoint.weights.h5")
+    assert int(keras.ops.convert_to_numpy(continued.optimizer.iterations)) == 4
+    for mine, theirs in zip(continued.optimizer.variables, trained.optimizer.variables):
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(mine), keras.ops.convert_to_numpy(theirs))
+
+
+_KILL_SCRIPT = """
+import os, pathlib, signal, sys, keras
+sys.path.insert(0, {root!r})
+from tests.test_tuning import _search
+class Kill(keras.callbacks.Callback):
+    starts = 0
+    def on_train_begin(self, logs=None):
+        type(self).starts += 1
+    def on_epoch_begin(self, epoch, logs=None):
+        if type(self).starts == 2 and epoch == {epoch}:
+            os.kill(os.getpid(), signal.SIGKILL)
+_search(pathlib.Path({directory!r}), tuner={tuner!r}, callbacks=[Kill()], **{extra!r})
+"""
+
+
+@pytest.mark.parametrize("tuner", ["random", "bayesian", "hyperband", pytest.param("grid", marks=pytest.mark.slow)])
 def test_a_search_killed_mid_trial_resumes_with_the_same_command(tmp_path, tuner):
-    # SIGKILL in the second epoch of the second trial: nothing is cleaned up; the same call then resumes.
-    extra = {"max_trials": 3, "max_epochs": 2}
+    # SIGKILL at the start of an epoch of the second trial (the second epoch where trials have two): nothing is
+    # cleaned up; the same call then resumes.
+    extra, kill_epoch = {"max_trials": 3, "max_epochs": 2}, 1
     if tuner == "grid":
         extra["space"] = {"filters": {"values": [[4, 8], [8, 8], [4, 4]]}}
         extra["fixed"] = {**TINY_FIXED, "optimizer": "adam", "learning_rate": 3e-3, "weight_decay": None,
                           "dropout": 0.0}
-    script = textwrap.dedent(f"""
-        import os, signal, sys, keras
-        sys.path.insert(0, {ROOT!r})
-        from tests.test_tuning import _search
-        import pathlib
-        class Kill(keras.callbacks.Callback):
-            starts = 0
-            def on_train_begin(self, logs=None):
-                type(self).starts += 1
-            def on_epoch_begin(self, epoch, logs=None):
-                if type(self).starts == 2 and epoch == 1:
-                    os.kill(os.getpid(), signal.SIGKILL)
-        _search(pathlib.Path({str(tmp_path)!r}), tuner={tuner!r}, callbacks=[Kill()], **{extra!r})
-    """)
+    if tuner == "hyperband":  # max 2 epochs, factor 2: 2 one-epoch trials, the better continued, 2 two-epoch trials
+        extra, kill_epoch = {"max_epochs": 2, "factor": 2}, 0
+    script = _KILL_SCRIPT.format(root=ROOT, epoch=kill_epoch, directory=str(tmp_path), tuner=tuner, extra=extra)
     child = subprocess.run([sys.executable, "-c", script], check=False, capture_output=True, text=True, cwd=ROOT)
     assert child.returncode == -signal.SIGKILL, child.stderr[-3000:]
     project = tmp_path / "p"
-    assert _runs(project) == ["0", "1"]
+    first, interrupted = _runs(project)
     result = _search(tmp_path, tuner=tuner, **extra)
     runs = _runs(project)
-    assert runs == ["0", "1", "1", "2"], "the interrupted trial ran again once; the completed one was kept"
-    assert len(result.leaderboard) == 3 and all(r["status"] == "COMPLETED" for r in result.leaderboard)
+    total = 5 if tuner == "hyperband" else 3  # Hyperband's own plan; max_trials for the others
+    assert len(result.leaderboard) == total and all(r["status"] == "COMPLETED" for r in result.leaderboard)
+    assert runs[:3] == [first, interrupted, interrupted], "the completed trial was kept, the interrupted one rerun"
+    assert sorted(runs) == sorted([*(r["trial"] for r in result.leaderboard), interrupted]), (
+        "every trial ran once, the interrupted one twice")
     if tuner == "grid":
         assert sorted(tuple(r["hyperparameters"]["filters"]) for r in result.leaderboard) == [
             (4, 4), (4, 8), (8, 8)]
+
+
+class KillSearchInTrial(keras.callbacks.Callback):
+    """For a trial in a fresh process (importable there, hence here): when the first run of a trial in the search
+    starts its second epoch, writes this process's pid to `pid_file` and SIGKILLs the search (the parent)."""
+
+    def __init__(self, project, pid_file):
+        super().__init__()
+        self.project, self.pid_file = str(project), str(pid_file)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == 1 and len(_runs(self.project)) == 1:
+            with open(self.pid_file, "w") as handle:
+                handle.write(str(os.getpid()))
+            os.kill(os.getppid(), signal.SIGKILL)
+            time.sleep(60)  # the kernel kills this process with its parent (PR_SET_PDEATHSIG)
+
+
+def test_trials_in_fresh_processes_survive_a_sigkill_of_the_search(tmp_path, monkeypatch):
+    # Each trial trains in its own process; SIGKILL the search mid-trial: the trial's process dies with it; the
+    # same call resumes. The searching process builds no model.
+    from kerakit.data._bundled import digits
+
+    from tuning import isolation
+
+    x, y, _ = digits()
+    arrays = (x[:192], y[:192])
+    # A DataBundle object cannot cross to a fresh process: refused with "process", run in-process with "auto".
+    with pytest.raises(KerakitError, match="`trial_isolation` must be 'none' or 'auto' for a DataBundle"):
+        _search(tmp_path, trial_isolation="process")
+    assert isolation.resolve_isolation("auto", _digits()) == "none"
+    assert isolation.resolve_isolation("auto", "digits") == "process"
+    with pytest.raises(KerakitError, match="picklable callbacks"):
+        isolation.check_callbacks([lambda: None])
+    kwargs = {"data": arrays, "trial_isolation": "process", "max_trials": 1, "max_epochs": 2}
+    pid_file = tmp_path / "trial.pid"
+    script = (f"import pathlib, sys; sys.path.insert(0, {ROOT!r}); from tests.test_tuning import _search, "
+              f"KillSearchInTrial; import numpy as np; d = np.load({str(tmp_path / 'd.npz')!r}); "
+              f"_search(pathlib.Path({str(tmp_path)!r}), data=(d['x'], d['y']), trial_isolation='process', "
+              f"max_trials=1, max_epochs=2, callbacks=[KillSearchInTrial({str(tmp_path / 'p')!r}, "
+              f"{str(pid_file)!r})])")
+    import numpy as np
+
+    np.savez(tmp_path / "d.npz", x=arrays[0], y=arrays[1])
+    child = subprocess.run([sys.executable, "-c", script], check=False, capture_output=True, text=True, cwd=ROOT)
+    assert child.returncode == -signal.SIGKILL, child.stderr[-3000:]
+    trial_pid = int(pid_file.read_text())
+    deadline = time.perf_counter() + 10
+    while os.path.exists(f"/proc/{trial_pid}") and time.perf_counter() < deadline:
+        time.sleep(0.1)
+    assert not os.path.exists(f"/proc/{trial_pid}"), "the trial's process died with the search"
+    project = tmp_path / "p"
+    assert len(_runs(project)) == 1
+    from tuning import hypermodel
+
+    def no_build_here(*args, **kwargs):
+        raise AssertionError("the searching process built a model")
+
+    monkeypatch.setattr(hypermodel.BlueprintHyperModel, "build", no_build_here)
+    result = _search(tmp_path, **kwargs)
+    runs = _runs(project)
+    assert runs == [runs[0], runs[0]], "the interrupted trial ran again once"
+    assert [r["status"] for r in result.leaderboard] == ["COMPLETED"]
+    for row in result.leaderboard:  # trained in another process: its start-up and peak memory are recorded
+        trial = json.loads((project / f"trial_{row['trial']}" / "trial.json").read_text())
+        metrics = trial["metrics"]["metrics"]
+        assert metrics["trial_peak_rss_mib"]["observations"][0]["value"][0] > 100
+        assert metrics["trial_startup_seconds"]["observations"][0]["value"][0] > 0
+        assert (project / f"trial_{row['trial']}" / "checkpoint.weights.h5").exists()
+        assert row["epochs"] == 2 and 0 <= row["objective"] <= 1
+    assert json.loads((project / "search.json").read_text())["backend"] == keras.backend.backend()
 
 
 @pytest.mark.slow
@@ -212,7 +323,7 @@ def test_two_workers_on_loopback_run_every_trial_once(tmp_path):
     command = [sys.executable, "-m", "tuning", "--blueprint", "convnet", "--data", "digits", "--tuner", "random",
                "--max-trials", "4", "--max-epochs", "1", "--workers", "2", "--directory", str(tmp_path),
                "--project-name", "dist", "--fix", "convs_per_block=1", "--hp", "filters=[[4,8],[8,8]]",
-               "--no-retrain"]
+               "--no-retrain", "--trial-isolation", "none"]
     child = subprocess.run(command, check=False, capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert child.returncode == 0, child.stderr[-3000:]
     project = tmp_path / "dist"

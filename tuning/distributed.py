@@ -37,6 +37,8 @@ def launch(arguments, workers, host="127.0.0.1", port=None, timeout=None):
     from tuning import spaces
 
     errors.check_choice("tune", "tuner", arguments.get("tuner", "random"), ksearch.TUNERS)
+    errors.check_choice("tune", "trial_isolation", arguments.get("trial_isolation", "auto"),
+                        ("auto", "process", "none"))
     ksearch.parse_objective(arguments.get("objective", "val_accuracy"))
     spaces.space_for(arguments.get("blueprint", "convnet"), arguments.get("space"), arguments.get("fixed"))
     project = _project_dir(arguments)

@@ -115,10 +115,19 @@ class BlueprintHyperModel(keras_tuner.HyperModel):
 
 
 class _KerakitTrials:
-    """Times each trial, counts its epochs, and logs every start of a trial (to check that each runs once)."""
+    """Times each trial, counts its epochs, logs every start of a trial (to check that each runs once), and runs
+    the trial's build + fit in a fresh process when `trial_isolation` is `"process"` (see `tuning.isolation`).
+
+    Set after construction: `trial_isolation` (`"process"` or `"none"`) and, for `"process"`, `data_file` (the
+    data recipe written by `tuning.isolation.write_data`).
+    """
+
+    trial_isolation = "none"
+    data_file = None
 
     def run_trial(self, trial, *args, **kwargs):
         _log_run(self.project_dir, trial.trial_id)
+        self._child_results = []
         started = time.perf_counter()
         results = super().run_trial(trial, *args, **kwargs)
         seconds = time.perf_counter() - started
@@ -126,7 +135,64 @@ class _KerakitTrials:
         metrics = dict(tuner_utils.convert_to_metrics_dict(results, self.oracle.objective))
         metrics["trial_seconds"] = seconds
         metrics["trial_epochs"] = max(len(h.history.get("loss", [])) for h in histories)
+        for child in self._child_results:  # what the fresh process cost (the last execution's)
+            metrics["trial_startup_seconds"] = child["startup_seconds"]
+            metrics["trial_peak_rss_mib"] = child["peak_rss_mib"]
         return metrics
+
+    def _build_and_fit_model(self, trial, *args, **kwargs):
+        if self.trial_isolation != "process":
+            return super()._build_and_fit_model(trial, *args, **kwargs)
+        import keras
+
+        from tuning import isolation
+
+        if args:
+            raise TypeError("tune: a trial in a fresh process takes keyword fit arguments only")
+        callbacks = [c for c in kwargs.pop("callbacks", [])
+                     if not isinstance(c, (tuner_utils.TunerCallback, tuner_utils.SaveBestEpoch))]
+        hp = trial.hyperparameters
+        restore = None
+        if "tuner/trial_id" in hp.values:  # a Hyperband trial continuing an earlier one
+            past = hp.values["tuner/trial_id"]
+            restore = (self._get_checkpoint_fname(past), self._get_build_config_fname(past))
+        call = {"backend": keras.backend.backend(), "data": str(self.data_file), "space": self.hypermodel.space,
+                "max_epochs": self.hypermodel.max_epochs, "jit_compile": self.hypermodel.jit_compile,
+                "hyperparameters": hp.get_config(), "callbacks": callbacks, "fit": kwargs,
+                "objective": (self.oracle.objective.name, self.oracle.objective.direction),
+                "checkpoint": self._get_checkpoint_fname(trial.trial_id),
+                "build_config": self._get_build_config_fname(trial.trial_id), "restore": restore}
+        result = isolation.run_trial_in_child(call, self.get_trial_dir(trial.trial_id))
+        self._child_results.append(result)
+        history = keras.callbacks.History()
+        history.history, history.epoch = result["history"], result["epoch"]
+        tuner_utils.validate_trial_results(history, self.oracle.objective, "HyperModel.fit()")
+        return history
+
+
+def restore_checkpoint(model, checkpoint, build_config=None):
+    """Loads a trial's checkpoint into `model`, its optimizer state included.
+
+    KerasTuner's checkpoints (`model.save_weights`) hold the optimizer's variables too, but loading them into a
+    freshly compiled model skips them ("Skipping variable loading for optimizer"): its optimizer has no variables
+    yet. Building the optimizer first restores its moments and step count, so a continued Hyperband trial goes on
+    where it stopped (its learning-rate schedule included) instead of restarting with a fresh optimizer.
+    """
+    from keras_tuner.src import utils
+
+    if build_config is not None and os.path.exists(build_config) and not model.built:
+        model.build_from_config(utils.load_json(build_config))
+    if getattr(model, "optimizer", None) is not None and not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+    model.load_weights(checkpoint)
+    return model
+
+
+def save_build_config(model, path):
+    """Writes the model's build config where KerasTuner reloads it from (`Tuner._build_and_fit_model` does)."""
+    from keras_tuner.src import utils
+
+    utils.save_json(path, model.get_build_config())
 
 
 def _log_run(project_dir, trial_id):
@@ -238,7 +304,14 @@ class KerakitTuner(_KerakitTrials, keras_tuner.Tuner):
 
 
 class KerakitHyperband(_KerakitTrials, keras_tuner.Hyperband):
-    """`keras_tuner.Hyperband` with kerakit's trial bookkeeping."""
+    """`keras_tuner.Hyperband` with kerakit's trial bookkeeping; a continued trial gets its optimizer state back."""
+
+    def _build_hypermodel(self, hp):
+        model = keras_tuner.Tuner._build_hypermodel(self, hp)  # Hyperband's own reload skips the optimizer
+        if "tuner/trial_id" in hp.values:
+            past = hp.values["tuner/trial_id"]
+            restore_checkpoint(model, self._get_checkpoint_fname(past), self._get_build_config_fname(past))
+        return model
 
 
 def make_tuner(kind, hypermodel, objective, *, max_trials, max_epochs, directory, project_name, overwrite, seed,
