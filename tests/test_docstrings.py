@@ -18,6 +18,8 @@ import kerakit.generation
 import kerakit.layers.generative
 import kerakit.layers.graph
 import kerakit.layers.sequence
+import kerakit.losses
+import kerakit.lr_finder
 import kerakit.models._backend
 import kerakit.models.gan
 import kerakit.models.vae
@@ -36,6 +38,13 @@ OBJECTS = {
     "kerakit.registry.variant_of": kerakit.registry.variant_of,
     "kerakit.schedules.make_schedule": kerakit.schedules.make_schedule,
     "kerakit.optimizers.make_optimizer": kerakit.optimizers.make_optimizer,
+    "kerakit.schedules.OneCycle": kerakit.schedules.OneCycle,
+    "kerakit.schedules.plateau_callback": kerakit.schedules.plateau_callback,
+    **{f"kerakit.losses.{name}": getattr(kerakit.losses, name) for name in (
+        "OneHotLabels", "ContrastiveLoss", "TripletLoss", "pairwise_distances", "batch_hard_indices", "get",
+        "balanced_class_weights")},
+    "kerakit.lr_finder.suggest": kerakit.lr_finder.suggest,
+    "kerakit.lr_finder.find_learning_rate": kerakit.lr_finder.find_learning_rate,
     "kerakit.plots.plot_history": kerakit.plots.plot_history,
     "kerakit.plots.save_image_grid": kerakit.plots.save_image_grid,
     "kerakit.layers.generative.Sampling": kerakit.layers.generative.Sampling,
