@@ -150,26 +150,41 @@ def gcn_norm(senders, receivers, num_nodes, edge_weight=None, add_self_loops=Tru
     """
     senders = ops.cast(senders, "int32")
     receivers = ops.cast(receivers, "int32")
-    if edge_weight is None:
-        weights = ops.ones(ops.shape(senders), dtype=dtype)
-    else:
-        weights = ops.cast(edge_weight, dtype)
+    weights, loop_weights = _gcn_weights(senders, receivers, num_nodes, edge_weight, add_self_loops, dtype)
     if add_self_loops:
-        is_loop = _loop_mask(senders, receivers, dtype)
-        old_loops = weights * is_loop
-        loop_weight = ops.segment_sum(old_loops, receivers, num_segments=num_nodes)
-        has_loop = ops.segment_sum(is_loop, receivers, num_segments=num_nodes) > 0
-        loop_weight = ops.where(has_loop, loop_weight, ops.ones_like(loop_weight))
         nodes = ops.arange(num_nodes, dtype="int32")
         senders = ops.concatenate([senders, nodes], axis=0)
         receivers = ops.concatenate([receivers, nodes], axis=0)
-        weights = ops.concatenate([weights - old_loops, loop_weight], axis=0)
-    degree = ops.segment_sum(weights, receivers, num_segments=num_nodes)
-    positive = degree > 0
-    inv_sqrt = ops.where(positive, ops.rsqrt(ops.where(positive, degree, ops.ones_like(degree))),
-                         ops.zeros_like(degree))
-    weights = ops.take(inv_sqrt, senders, axis=0) * weights * ops.take(inv_sqrt, receivers, axis=0)
+        weights = ops.concatenate([weights, loop_weights], axis=0)
     return senders, receivers, weights
+
+
+def _gcn_weights(senders, receivers, num_nodes, edge_weight, add_self_loops, dtype):
+    """`gcn_norm`'s weights with the self loops apart: `(edge weights (E,), loop weights (N,) or None)`.
+
+    One scatter over the edges gives the degrees and the existing loops' weights; the loops are never appended to
+    the edge list (GCNConv adds their term per node, one gather/scatter of N rows fewer).
+    """
+    weights = ops.ones(ops.shape(senders), dtype=dtype) if edge_weight is None else ops.cast(edge_weight, dtype)
+    if not add_self_loops:
+        degree = ops.segment_sum(weights, receivers, num_segments=num_nodes)
+        inv_sqrt = _inverse_sqrt(degree)
+        return ops.take(inv_sqrt, senders, axis=0) * weights * ops.take(inv_sqrt, receivers, axis=0), None
+    is_loop = _loop_mask(senders, receivers, dtype)
+    old_loops = weights * is_loop
+    weights = weights - old_loops
+    sums = ops.segment_sum(ops.stack([weights, old_loops, is_loop], axis=1), receivers, num_segments=num_nodes)
+    loop_weights = ops.where(sums[:, 2] > 0, sums[:, 1], ops.ones_like(sums[:, 1]))
+    inv_sqrt = _inverse_sqrt(sums[:, 0] + loop_weights)
+    weights = ops.take(inv_sqrt, senders, axis=0) * weights * ops.take(inv_sqrt, receivers, axis=0)
+    return weights, inv_sqrt * loop_weights * inv_sqrt
+
+
+def _inverse_sqrt(degree):
+    """`degree ** -0.5`, and 0 where the degree is 0 (never inf, no NaN gradient)."""
+    positive = degree > 0
+    return ops.where(positive, ops.rsqrt(ops.where(positive, degree, ops.ones_like(degree))),
+                     ops.zeros_like(degree))
 
 
 # ---------------------------------------------------------------------------------------------- argument checks
@@ -370,20 +385,18 @@ class GCNConv(_DenseMixin, MessagePassing):
         senders, receivers = _check_graph(type(self).__name__, x, senders, receivers, edge_weight)
         num_nodes = _num_nodes(x)
         if self.normalize:
-            senders, receivers, weights = gcn_norm(senders, receivers, num_nodes, edge_weight,
-                                                   self.add_self_loops, dtype=x.dtype)
+            weights, loop_weights = _gcn_weights(senders, receivers, num_nodes, edge_weight, self.add_self_loops,
+                                                 x.dtype)
         else:
             weights = None if edge_weight is None else ops.cast(edge_weight, x.dtype)
-            if self.add_self_loops:
-                nodes = ops.arange(num_nodes, dtype="int32")
-                senders = ops.concatenate([senders, nodes], axis=0)
-                receivers = ops.concatenate([receivers, nodes], axis=0)
-                if weights is not None:
-                    weights = ops.concatenate([weights, ops.ones((num_nodes,), dtype=x.dtype)], axis=0)
-        if self.units <= self.kernel.shape[0]:
-            out = self.propagate(ops.matmul(x, self.kernel), senders, receivers, weights)
-        else:
-            out = ops.matmul(self.propagate(x, senders, receivers, weights), self.kernel)
+            loop_weights = ops.ones((num_nodes,), dtype=x.dtype) if self.add_self_loops else None
+        transform_first = self.units <= self.kernel.shape[0]
+        h = ops.matmul(x, self.kernel) if transform_first else x
+        out = self.propagate(h, senders, receivers, weights)
+        if loop_weights is not None:  # the self loops' term, per node (not appended to the edge list)
+            out = out + h * ops.expand_dims(loop_weights, -1)
+        if not transform_first:
+            out = ops.matmul(out, self.kernel)
         return self._finish(out)
 
     def get_config(self):
