@@ -56,7 +56,7 @@ def test_import_does_not_load_tensorflow():
 
 
 def test_available_lists_digits():
-    assert kerakit.data.available() == ["digits", "graphs", "karate", "sbm", "text"]
+    assert kerakit.data.available() == ["digits", "graphs", "karate", "sbm", "sbm_links", "text"]
 
 
 def test_digits_info_and_split_sizes(digits):

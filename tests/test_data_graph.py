@@ -22,7 +22,7 @@ def _edges(g):
 
 def test_docstring_examples_run_and_show_the_right_values():
     objects = [kgraph, Graph, Graph.from_edge_list, pad_graphs, batch_graphs, NeighborSampler, kgraph.karate_club,
-               kgraph.stochastic_block_model, kgraph.synthetic_graphs]
+               kgraph.stochastic_block_model, kgraph.synthetic_graphs, kgraph.split_edges]
     assert sum(run_docstring_examples(obj) for obj in objects) > 20
 
 
@@ -244,3 +244,25 @@ def test_graphs_bundle_is_padded_batches_of_one_shape():
 def test_graph_data_refuses_image_size():
     with pytest.raises(KerakitError, match=r"`image_size` must be None for the graph dataset 'karate'"):
         kerakit.data.load("karate", image_size=(8, 8))
+
+
+def test_sbm_links_bundle_hides_held_out_ties_and_draws_new_negatives_every_epoch():
+    bundle = kerakit.data.load("sbm_links")
+    info = bundle.info
+    assert (info.task, info.input_shape, info.num_classes, bundle.steps_per_epoch) == ("link_prediction", (32,), 2, 1)
+    (x1, y1, w1), = list(bundle.train)
+    (x2, y2, _), = list(bundle.train)
+    x1, x2 = ({k: v.numpy() for k, v in x.items()} for x in (x1, x2))
+    p = len(y1) // 2
+    assert y1.numpy()[:p].tolist() == [1.0] * p and y1.numpy()[p:].tolist() == [0.0] * p and w1.numpy().min() == 1
+    assert p == info.num_examples["train"] // 2 and 2 * p == x1["senders"].shape[0]  # both directions
+    message_edges = set(zip(x1["senders"].tolist(), x1["receivers"].tolist()))
+    assert set(zip(x1["pair_senders"][:p].tolist(), x1["pair_receivers"][:p].tolist())) <= message_edges
+    np.testing.assert_array_equal(x1["pair_senders"][:p], x2["pair_senders"][:p])
+    assert not np.array_equal(x1["pair_senders"][p:], x2["pair_senders"][p:])  # fresh negatives
+    for split in ("validation", "test"):
+        (x, y, _), = list(getattr(bundle, split))
+        np.testing.assert_array_equal(x["senders"].numpy(), x1["senders"])  # messages use training ties only
+        q = len(y) // 2
+        held_out = set(zip(x["pair_senders"].numpy()[:q].tolist(), x["pair_receivers"].numpy()[:q].tolist()))
+        assert q > 0 and not held_out & message_edges and not {(b, a) for a, b in held_out} & message_edges

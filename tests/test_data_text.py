@@ -111,7 +111,7 @@ def test_word_tokenizer_learns_lowercase_words_and_maps_unknown_ones_to_one():
 
 
 def test_bundled_text_is_listed_and_is_the_shakespeare_excerpt(shakespeare):
-    assert kerakit.data.available() == ["digits", "graphs", "karate", "sbm", "text"]
+    assert kerakit.data.available() == ["digits", "graphs", "karate", "sbm", "sbm_links", "text"]
     assert len(shakespeare) == 127_991 and shakespeare.startswith("First Citizen:\nBefore we proceed any further")
     assert shakespeare.endswith("With his unkindness? say't be so?\n") and shakespeare.isascii()
 

@@ -1,16 +1,19 @@
 """Graph neural networks over edge lists: GCN, GAT and GraphSAGE for node classification, GIN for graph
-classification (layers from `kerakit.layers.graph`).
+classification, a GCN or GraphSAGE encoder with a pair score for link prediction (layers from
+`kerakit.layers.graph`).
 
 Every model takes a dict of inputs: `node_features` (N, F) float, `senders` and `receivers` (E,) int32 (a message
 flows `senders[e] -> receivers[e]`; undirected graphs store both directions), and for graph tasks `node_graph_ids`
-(N,) int32 and `graph_mask` (G,) float. The sizes N, E and G are free, so one model serves any graph (one graph per
-step for node tasks; padded batches of a fixed budget for graph tasks, see `kerakit.data.graph`). Heads return
-logits: (N, num_classes) for node tasks, (G, num_classes) for graph tasks.
+(N,) int32 and `graph_mask` (G,) float, for link prediction `pair_senders` and `pair_receivers` (P,) int32. The
+sizes N, E, G and P are free, so one model serves any graph (one graph per step for node tasks; padded batches of a
+fixed budget for graph tasks, see `kerakit.data.graph`). Heads return logits: (N, num_classes) for node tasks, (G, num_classes) for graph tasks, (P,) for node pairs.
 
 - `gcn`: Kipf and Welling, "Semi-Supervised Classification with Graph Convolutional Networks", ICLR 2017.
 - `gat`: Velickovic et al., "Graph Attention Networks", ICLR 2018.
 - `graphsage`: Hamilton, Ying and Leskovec, "Inductive Representation Learning on Large Graphs", NeurIPS 2017.
 - `gin`: Xu, Hu, Leskovec and Jegelka, "How Powerful are Graph Neural Networks?", ICLR 2019.
+- `gnn_link_predictor`: Kipf and Welling, "Variational Graph Auto-Encoders", NeurIPS workshop 2016 (the inner-product
+  decoder), trained with negative sampling.
 """
 
 from kerakit import errors
@@ -240,4 +243,55 @@ def gin(input_shape, num_classes=2, hidden_units=64, num_layers=3, readout="sum"
     if dropout:
         h = keras.layers.Dropout(dropout, name=f"{name}_head_dropout")(h)
     outputs = keras.layers.Dense(num_classes, name=f"{name}_predictions")(h)
+    return keras.Model(inputs, outputs, name=name)
+
+
+@blueprint(family="graph", task="link_prediction", tiny={"input_shape": (4,), "hidden_units": (8, 4)},
+           sample_inputs=_sample_inputs)
+def gnn_link_predictor(input_shape, hidden_units=(64, 32), encoder="gcn", score="dot", activation="relu",
+                       dropout=0.0, name="gnn_link_predictor"):
+    """Link prediction: a graph encoder embeds the nodes, then a pair score gives one logit per node pair.
+
+    The encoder is a stack of `GCNConv` (graph auto-encoder style, Kipf and Welling, "Variational Graph
+    Auto-Encoders", 2016) or `SAGEConv` layers, the last without activation; `PairScore` scores each pair
+    `(pair_senders[p], pair_receivers[p])` by the dot product (or cosine) of their embeddings. Train it with binary
+    cross-entropy on the true edges and sampled non-edges (negative sampling: `kerakit.data.load("sbm_links")`
+    draws new negatives every epoch), with the message-passing graph holding the training edges only.
+
+    Args:
+        input_shape: tuple. `(F,)`, the node feature size.
+        hidden_units: sequence of int. Widths of the encoder layers; the last is the embedding size. Defaults to
+            `(64, 32)`.
+        encoder: str. `"gcn"` or `"graphsage"`. Defaults to `"gcn"`.
+        score: str. `"dot"` or `"cosine"`. Defaults to `"dot"`.
+        activation: str. Activation between encoder layers. Defaults to `"relu"`.
+        dropout: float. Dropout on the features entering each encoder layer. Defaults to `0.0`.
+        name: str. Model name and layer-name prefix. Defaults to `"gnn_link_predictor"`.
+
+    Example:
+
+    ```python
+    import kerakit
+    model = kerakit.build("gnn_link_predictor", input_shape=(16,), hidden_units=(32, 16))
+    model.output_shape, sorted(model.input)[:2]  # (None,), ['node_features', 'pair_receivers']
+    ```
+    """
+    owner = "gnn_link_predictor"
+    input_shape = _check_common(owner, input_shape, 1, dropout, activation)
+    hidden_units = errors.check_int_sequence(owner, "hidden_units", hidden_units)
+    errors.check_choice(owner, "encoder", encoder, ("gcn", "graphsage"))
+    import keras
+
+    from kerakit.layers.graph import PAIR_SCORES, GCNConv, PairScore, SAGEConv
+
+    errors.check_choice(owner, "score", score, PAIR_SCORES)
+    inputs = _graph_inputs(input_shape, NODE_INPUTS + ("pair_senders", "pair_receivers"))
+    x, s, r = inputs["node_features"], inputs["senders"], inputs["receivers"]
+    conv = GCNConv if encoder == "gcn" else SAGEConv
+    for i, units in enumerate(hidden_units, start=1):
+        if dropout:
+            x = keras.layers.Dropout(dropout, name=f"{name}_dropout{i}")(x)
+        last = i == len(hidden_units)
+        x = conv(units, activation=None if last else activation, name=f"{name}_conv{i}")(x, s, r)
+    outputs = PairScore(score, name=f"{name}_score")(x, inputs["pair_senders"], inputs["pair_receivers"])
     return keras.Model(inputs, outputs, name=name)

@@ -43,7 +43,7 @@ def available():
 
     ```python
     import kerakit.data
-    kerakit.data.available()  # ['digits', 'graphs', 'karate', 'sbm', 'text']
+    kerakit.data.available()  # ['digits', 'graphs', 'karate', 'sbm', 'sbm_links', 'text']
     ```
     """
     return sorted([*_BUNDLED, *_BUNDLED_TEXT, *_GRAPH_DATASETS])

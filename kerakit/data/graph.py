@@ -16,7 +16,8 @@ compile once:
 - neighbour sampling (`NeighborSampler`, GraphSAGE mini-batches on large graphs): fixed fan-outs, fixed shapes.
 
 Bundled and generated datasets, offline: `karate_club()` (Zachary 1977), `stochastic_block_model()`,
-`synthetic_graphs()`; `kerakit.data.load("karate" | "sbm" | "graphs")` gives them as `DataBundle`s.
+`synthetic_graphs()`; `kerakit.data.load("karate" | "sbm" | "graphs" | "sbm_links")` gives them as `DataBundle`s
+(node, graph and link tasks).
 
 ```python
 from kerakit.data.graph import Graph
@@ -669,7 +670,7 @@ def synthetic_graphs(num_graphs=600, *, min_nodes=12, max_nodes=24, num_features
 
 # -- bundles for kerakit.data.load ------------------------------------------------------------------------------------
 
-GRAPH_DATASETS = ("graphs", "karate", "sbm")
+GRAPH_DATASETS = ("graphs", "karate", "sbm", "sbm_links")
 
 
 def load(name, options, owner="kerakit.data.load"):
@@ -687,6 +688,10 @@ def load(name, options, owner="kerakit.data.load"):
                   "grown into trees, noise features (seed 0)")
         return graphs_bundle(synthetic_graphs(seed=0), name="graphs", num_classes=len(GRAPH_CLASSES), source=source,
                              options=options)
+    if name == "sbm_links":
+        source = ("link prediction on kerakit's stochastic block model (the 'sbm' graph, seed 0): its ties split "
+                  "85/5/10 into train/validation/test, with as many sampled non-edges")
+        return link_bundle(stochastic_block_model(seed=0), source=source, options=options, name="sbm_links")
     raise invalid(owner, "source", f"one of {list(GRAPH_DATASETS)}", name)
 
 
@@ -753,6 +758,67 @@ def graphs_bundle(graphs, *, name, num_classes, source, options):
     info = DataInfo(name=name, input_shape=(graphs[0].num_features,), num_classes=int(num_classes),
                     task=GRAPH_TASK, num_examples={k: len(v) for k, v in splits.items()}, source=source)
     return DataBundle(**datasets, info=info, batch_size=options.batch_size)
+
+
+def split_edges(graph, validation_fraction=0.05, test_fraction=0.1, seed=0):
+    """Splits an undirected graph's ties for link prediction: returns the training graph (the training ties, both
+    directions: the only edges messages may use) and `{split: (pairs (P, 2) int32)}` of each split's ties, one
+    direction each.
+
+    Example:
+
+    ```python
+    from kerakit.data.graph import karate_club, split_edges
+    train_graph, pairs = split_edges(karate_club(), validation_fraction=0.1, test_fraction=0.2)
+    train_graph.num_edges // 2, [len(pairs[k]) for k in ("train", "validation", "test")]  # 54, [54, 8, 16]
+    ```
+    """
+    ties = np.stack([graph.senders, graph.receivers], 1)
+    ties = ties[ties[:, 0] < ties[:, 1]]  # one direction of each undirected tie (self loops dropped)
+    ties = np.random.default_rng(seed).permutation(ties)
+    n_val = int(round(len(ties) * validation_fraction))
+    n_test = int(round(len(ties) * test_fraction))
+    pairs = {"validation": ties[:n_val], "test": ties[n_val:n_val + n_test], "train": ties[n_val + n_test:]}
+    pairs = {k: v.astype(np.int32) for k, v in pairs.items()}
+    train_graph = Graph.from_edge_list(pairs["train"], num_nodes=graph.num_nodes, node_features=graph.node_features,
+                                       name=f"{graph.name}_train")
+    return train_graph, pairs
+
+
+def link_bundle(graph, *, source, options, name):
+    """A link-prediction `DataBundle`: every split passes the training graph (messages use training ties only) and
+    scores pairs: the split's ties (label 1) and as many uniformly drawn node pairs (label 0; negative sampling).
+    Training draws new negatives every epoch (seeded); validation and test keep fixed ones."""
+    import tensorflow as tf
+
+    from kerakit.data._core import DataBundle, DataInfo
+
+    train_graph, pairs = split_edges(graph, options.validation_fraction, options.test_fraction)
+    base = train_graph.inputs()
+    n = graph.num_nodes
+
+    def element(positives, negatives):
+        both = tf.concat([positives, negatives], 0)
+        labels = tf.concat([tf.ones(tf.shape(positives)[:1]), tf.zeros(tf.shape(negatives)[:1])], 0)
+        inputs = {**base, "pair_senders": both[:, 0], "pair_receivers": both[:, 1]}
+        return inputs, labels, tf.ones_like(labels)
+
+    rng = np.random.default_rng(options.seed + 1)
+    datasets = {}
+    for split in ("validation", "test"):
+        negatives = rng.integers(0, n, pairs[split].shape).astype(np.int32)
+        datasets[split] = tf.data.Dataset.from_tensors(element(pairs[split], negatives))
+    positives = pairs["train"]
+
+    def sample(seed):
+        negatives = tf.random.stateless_uniform(positives.shape, seed=tf.stack([seed, 0]), minval=0, maxval=n,
+                                                dtype=tf.int32)
+        return element(positives, negatives)
+
+    datasets["train"] = tf.data.Dataset.random(seed=options.seed, rerandomize_each_iteration=True).take(1).map(sample)
+    info = DataInfo(name=name, input_shape=(graph.num_features,), num_classes=2, task=LINK_TASK,
+                    num_examples={k: 2 * len(v) for k, v in pairs.items()}, source=source)
+    return DataBundle(**datasets, info=info, batch_size=info.num_examples["train"])
 
 
 def _stack(items):
