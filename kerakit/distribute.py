@@ -229,6 +229,8 @@ def make_distribution(devices):
     it was built under and cannot be trained under another one, so `replicate(model, d)` followed by
     `with scope(d): model.fit(...)` must meet the same strategy.
     """
+    if in_job(devices):
+        return _multi_process_distribution()
     devices = resolve_devices(devices)
     if devices is None:
         return None
@@ -285,8 +287,11 @@ def scope(devices):
 
 def describe(devices):
     """A one-line account of what `scope(devices)` does, e.g. `"DataParallel on 2 devices (jax: cpu:0, cpu:1)"`."""
-    devices = resolve_devices(devices)
     backend = _backend()
+    if in_job(devices):
+        return (f"DataParallel on {len(global_devices())} devices of {process_count()} processes ({backend}; this "
+                f"is process {process_index()})")
+    devices = resolve_devices(devices)
     if devices is None:
         return f"no distribution: one device ({backend} default placement)"
     kind = "DataParallel" if backend == "jax" else "MirroredStrategy"
@@ -329,6 +334,11 @@ def prepare_dataset(dataset, devices, batch_size=None):
     list(kerakit.distribute.prepare_dataset(ds, None).as_numpy_iterator())           # unchanged: 3 batches
     ```
     """
+    if in_job(devices):
+        if batch_size is None:
+            raise KerakitError(f"{_OWNER}.prepare_dataset: `batch_size` (the global batch) is required in a "
+                               "multi-process job. Received: batch_size=None")
+        return multi_process_dataset(dataset, batch_size, owner=f"{_OWNER}.prepare_dataset")
     devices = resolve_devices(devices)
     if devices is None:
         return dataset
@@ -513,3 +523,599 @@ def sync_callback():
             sync_replicas(self.model)
 
     return SyncReplicas()
+
+
+# ---- several processes (hosts): JAX's multi-process runtime -------------------------------------------------------
+
+# What `initialize` joined in this process: {"coordinator": str, "num_processes": int, "process_id": int}.
+_JOB = {}
+_ENV_ADDRESSES = "KERAS_DISTRIBUTION_JOB_ADDRESSES"
+_ENV_COUNT = "KERAS_DISTRIBUTION_NUM_PROCESSES"
+_ENV_ID = "KERAS_DISTRIBUTION_PROCESS_ID"
+_ADDRESS = re.compile(r"^\[?[A-Za-z0-9_.:-]+\]?:(\d{1,5})$")
+_JAX_PATH = (
+    "Train across hosts with the JAX backend instead (KERAS_BACKEND=jax): `kerakit train --coordinator HOST:PORT "
+    "--num-processes N --process-id I` on every host, see `kerakit.distribute.initialize`."
+)
+
+
+def _int_from_environment(name):
+    import os
+
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise KerakitError(
+            f"{_OWNER}.initialize: the environment variable {name} must be an integer. Received: {name}={raw!r}"
+        ) from None
+
+
+def job_arguments(coordinator=None, num_processes=None, process_id=None):
+    """Completes and checks the three numbers of a multi-process job from the arguments and the environment.
+
+    Arguments that are `None` are read from Keras's environment variables (`KERAS_DISTRIBUTION_JOB_ADDRESSES`,
+    the coordinator first; `KERAS_DISTRIBUTION_NUM_PROCESSES`; `KERAS_DISTRIBUTION_PROCESS_ID`). Nothing given
+    anywhere means one process. `coordinator="auto"` leaves the three to JAX's cluster detection (Cloud TPU pods,
+    SLURM, Open MPI). Starts nothing.
+
+    Returns:
+        dict with `coordinator` (str or None), `num_processes` (int or None with `"auto"`) and `process_id`.
+
+    Raises:
+        KerakitError: a process id outside `[0, num_processes)`, a count below 1, an address that is not
+            `HOST:PORT`, or a job of several processes without a coordinator.
+
+    Example:
+
+    ```python
+    import kerakit.distribute
+    kerakit.distribute.job_arguments()  # {'coordinator': None, 'num_processes': 1, 'process_id': 0}
+    ```
+    """
+    import os
+
+    owner = f"{_OWNER}.initialize"
+    if coordinator is None and os.environ.get(_ENV_ADDRESSES):
+        coordinator = os.environ[_ENV_ADDRESSES].split(",")[0].strip()
+    if num_processes is None:
+        num_processes = _int_from_environment(_ENV_COUNT)
+    if process_id is None:
+        process_id = _int_from_environment(_ENV_ID)
+    if coordinator == "auto":
+        return {"coordinator": "auto", "num_processes": num_processes, "process_id": process_id}
+    for name, value, minimum in (("num_processes", num_processes, 1), ("process_id", process_id, 0)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral)
+                                  or value < minimum):
+            raise KerakitError(f"{owner}: `{name}` must be an integer >= {minimum}. Received: {name}={value!r}")
+    if num_processes is None:
+        num_processes = 1
+    if process_id is None and num_processes == 1:
+        process_id = 0
+    if process_id is None:
+        raise KerakitError(
+            f"{owner}: `process_id` (or {_ENV_ID}) is required in a job of {num_processes} processes: an integer "
+            f"from 0 to {num_processes - 1}, 0 on the coordinator's host. Received: process_id=None"
+        )
+    if not 0 <= process_id < num_processes:
+        raise KerakitError(
+            f"{owner}: `process_id` must be an integer from 0 to {num_processes - 1} (`num_processes` is "
+            f"{num_processes}). Received: process_id={process_id}"
+        )
+    if coordinator is not None:
+        match = _ADDRESS.match(str(coordinator).strip()) if isinstance(coordinator, str) else None
+        if not match or not 1 <= int(match.group(1)) <= 65535:
+            raise KerakitError(
+                f"{owner}: `coordinator` must be 'HOST:PORT' (the address of process 0, port 1-65535), or 'auto'. "
+                f"Received: coordinator={coordinator!r}"
+            )
+    elif num_processes > 1:
+        raise KerakitError(
+            f"{owner}: `coordinator` (or {_ENV_ADDRESSES}) is required in a job of {num_processes} processes: "
+            "'HOST:PORT' of process 0, the same on every process. Received: coordinator=None"
+        )
+    return {"coordinator": coordinator, "num_processes": int(num_processes), "process_id": int(process_id)}
+
+
+def initialize(coordinator=None, num_processes=None, process_id=None, timeout=300):
+    """Joins this process to a multi-process (multi-host) JAX job; with one process it does nothing.
+
+    Call it on every process, first thing, before anything runs on JAX. It does what
+    `keras.distribution.initialize` does (`jax.distributed.initialize`), plus a bounded wait: a coordinator that
+    does not answer within `timeout` seconds is a clear `KerakitError`, not a hang. On CPUs the collectives go
+    through gloo. Afterwards `keras.distribution.list_devices()` lists every process's devices, and data
+    parallelism (`scope("all")`, `kerakit.train(..., devices="all")`) spans all of them: each process reads its own
+    share of every global batch (Keras's `DataParallel` shards a `tf.data.Dataset` by process index).
+
+    TensorFlow: `MultiWorkerMirroredStrategy` is refused with a message pointing to the JAX path (see the README,
+    "Scaling out"); a single process is fine.
+
+    Args:
+        coordinator: str or None. `"HOST:PORT"` of process 0 (which starts the coordination service there), the
+            same on every process; `"auto"` lets JAX detect a Cloud TPU pod, SLURM or Open MPI job. `None` reads
+            `KERAS_DISTRIBUTION_JOB_ADDRESSES`.
+        num_processes: int or None. `None` reads `KERAS_DISTRIBUTION_NUM_PROCESSES`, else 1.
+        process_id: int or None. From 0 to `num_processes - 1`. `None` reads `KERAS_DISTRIBUTION_PROCESS_ID`.
+        timeout: int. Seconds to wait for every process to join. Defaults to `300`.
+
+    Returns:
+        dict. The job: `coordinator`, `num_processes`, `process_id`.
+
+    Example:
+
+    ```python
+    import kerakit.distribute
+    kerakit.distribute.initialize()  # one process: nothing to join
+    ```
+    """
+    owner = f"{_OWNER}.initialize"
+    job = job_arguments(coordinator, num_processes, process_id)
+    if isinstance(timeout, bool) or not isinstance(timeout, numbers.Integral) or timeout < 1:
+        raise KerakitError(f"{owner}: `timeout` must be an integer number of seconds >= 1. Received: {timeout!r}")
+    if job["num_processes"] == 1:
+        return job
+    backend = _backend()
+    if backend == "tensorflow":
+        raise KerakitError(
+            f"{owner}: a job of several processes is not supported on TensorFlow: Keras 3's fit under "
+            "tf.distribute.MultiWorkerMirroredStrategy fails (keras-team/keras#20585; it failed on loopback here "
+            f"too). Received: num_processes={job['num_processes']}. {_JAX_PATH}"
+        )
+    if backend != "jax":
+        raise KerakitError(f"{owner}: several processes need the 'jax' backend. Received: backend={backend!r}")
+    if _JOB:
+        if _JOB == job:
+            return job
+        raise KerakitError(f"{owner}: this process already joined another job ({_JOB}); one job per process. "
+                           f"Received: {job}")
+    if job["coordinator"] != "auto" and job["process_id"] != 0:
+        # JAX aborts the whole process (a C++ fatal error, not an exception) when it cannot reach the coordinator
+        # in time, so wait for the port here first and fail with a Python error.
+        _wait_for_coordinator(job, timeout)
+    import jax
+
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    arguments = {} if job["coordinator"] == "auto" else {
+        "coordinator_address": job["coordinator"], "num_processes": job["num_processes"],
+        "process_id": job["process_id"]}
+    try:
+        jax.distributed.initialize(initialization_timeout=int(timeout), **arguments)
+    except Exception as error:  # jax raises XlaRuntimeError / RuntimeError / ValueError
+        try:
+            jax.distributed.shutdown()
+        except Exception:  # noqa: S110 - nothing more to clean up
+            pass
+        first = str(error).strip().splitlines()[0][:300] if str(error).strip() else ""
+        raise KerakitError(
+            f"{owner}: process {job['process_id']} of {job['num_processes']} could not join the job at coordinator "
+            f"{job['coordinator']!r} within {timeout} s: is process 0 running there, is the port open, and do all "
+            f"processes pass the same `coordinator` and `num_processes`? ({type(error).__name__}: {first})"
+        ) from error
+    if job["coordinator"] == "auto":
+        job = {"coordinator": "auto", "num_processes": jax.process_count(), "process_id": jax.process_index()}
+    _JOB.update(job)
+    return job
+
+
+def _wait_for_coordinator(job, timeout):
+    """Waits up to `timeout` seconds for the coordinator's port to accept a connection; else a `KerakitError`."""
+    import socket
+    import time
+
+    host, port = job["coordinator"].rsplit(":", 1)
+    host = host.strip("[]")
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, int(port)), timeout=min(2.0, max(0.1, deadline - time.monotonic()))):
+                return
+        except OSError as error:
+            last = error
+            time.sleep(0.25)
+    raise KerakitError(
+        f"{_OWNER}.initialize: process {job['process_id']} of {job['num_processes']} could not reach the coordinator "
+        f"at {job['coordinator']!r} within {timeout} s ({type(last).__name__}: {last}): is process 0 running there "
+        f"with the same `coordinator`, and is the port open? Received: coordinator={job['coordinator']!r}, "
+        f"timeout={timeout}"
+    )
+
+
+def process_count():
+    """The number of processes in the job (1 unless `initialize` joined several)."""
+    return int(_JOB.get("num_processes", 1))
+
+
+def process_index():
+    """This process's index in the job: 0 is the one that writes files (the run folder, checkpoints, exports)."""
+    return int(_JOB.get("process_id", 0))
+
+
+def is_writer(devices="all"):
+    """Whether this process writes the run folder, checkpoints and exports: process 0 of a job only (every process
+    that trains without the job's devices, `devices=None`, writes its own).
+
+    Example:
+
+    ```python
+    import kerakit.distribute
+    kerakit.distribute.is_writer()  # True in a single process
+    ```
+    """
+    return devices is None or process_index() == 0
+
+
+def in_job(devices):
+    """Whether training on `devices` spans a multi-process job (`devices` not None after `initialize` joined one)."""
+    return devices is not None and process_count() > 1
+
+
+def barrier(name, devices="all"):
+    """Waits until every process of the job reaches `barrier(name)`; nothing to wait for in a single process, or for
+    `devices=None` (training outside the job)."""
+    if in_job(devices):
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(name)
+
+
+def global_devices():
+    """Every device of every process (`keras.distribution.list_devices()`), the data-parallel mesh of a job."""
+    import keras
+
+    return list(keras.distribution.list_devices())
+
+
+def _multi_process_distribution():
+    """A `DataParallel` over every device of the job; Keras shards each tf.data global batch by process index."""
+    key = ("jax", "job")
+    if key not in _DISTRIBUTIONS:
+        import keras
+
+        _DISTRIBUTIONS[key] = keras.distribution.DataParallel(auto_shard_dataset=True)
+    return _DISTRIBUTIONS[key]
+
+
+def multi_process_dataset(dataset, batch_size, owner="train"):
+    """Global batches of exactly `batch_size` (the last, partial one dropped) for Keras to split among processes.
+
+    Keras's multi-process `DataParallel` needs a static global batch size to give each process
+    `batch_size // process_count()` examples of every global batch (in process order, so the global batch is the
+    same as in a single process).
+    """
+    count = len(global_devices())
+    if batch_size % count:
+        raise KerakitError(
+            f"{owner}: `batch_size` (the global batch) must be a multiple of the number of devices in the job "
+            f"({count} over {process_count()} processes). Received: batch_size={batch_size}"
+        )
+    return dataset.rebatch(batch_size, drop_remainder=True)
+
+
+# ---- TPUs ------------------------------------------------------------------------------------------------------------
+
+
+def tpu_strategy():
+    """TensorFlow on a TPU: `tf.distribute.TPUStrategy` after connecting to the TPU system (untested here: no TPU).
+
+    The TPU is found by `TPUClusterResolver(tpu=$TPU_NAME or "local")` ("local" is a Cloud TPU VM). On JAX no
+    strategy is needed: `devices="all"` lists the TPU cores, and a pod slice joins with `initialize("auto")`.
+
+    Raises:
+        KerakitError: when TensorFlow sees no TPU and `TPU_NAME` is not set.
+    """
+    import os
+
+    import tensorflow as tf
+
+    if not tf.config.list_physical_devices("TPU") and not os.environ.get("TPU_NAME"):
+        raise KerakitError(
+            f"{_OWNER}: `devices='tpu'` needs a TPU: TensorFlow lists none and TPU_NAME is not set. Received: "
+            f"devices='tpu' on a machine with {', '.join(local_devices()) or 'no devices'}"
+        )
+    key = ("tensorflow", "tpu")
+    if key not in _DISTRIBUTIONS:
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=os.environ.get("TPU_NAME", "local"))
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        _DISTRIBUTIONS[key] = tf.distribute.TPUStrategy(resolver)
+    return _DISTRIBUTIONS[key]
+
+
+# ---- model parallelism (JAX): sharded weights ------------------------------------------------------------------------
+
+
+def transformer_layout_map(mesh, intermediate="feedforward_intermediate", output="feedforward_output"):
+    """The Megatron-style layouts of a transformer's weights over the `"model"` axis of `mesh`.
+
+    Attention heads are split across devices (query/key/value kernels on their heads axis, the output projection
+    on its heads axis), the feed-forward block's hidden units are split (first kernel by columns, second by rows),
+    and the token embedding by its width (Shoeybi et al., "Megatron-LM: Training Multi-Billion Parameter Language
+    Models Using Model Parallelism", 2019). Every other weight (norms, small biases, heads) is replicated.
+
+    Args:
+        mesh: `keras.distribution.DeviceMesh` with axes `("batch", "model")`.
+        intermediate, output: str. Layer names (regular expressions) of the feed-forward block's two dense layers.
+
+    Returns:
+        `keras.distribution.LayoutMap`.
+    """
+    import keras
+
+    layouts = keras.distribution.LayoutMap(mesh)
+    # Keys are regular expressions matched against a weight's whole path (`re.fullmatch`).
+    layouts[r".*/(query|key|value)/kernel"] = (None, "model", None)
+    layouts[r".*/(query|key|value)/bias"] = ("model", None)
+    layouts[r".*/attention_output/kernel"] = ("model", None, None)
+    layouts[rf".*{intermediate}/kernel"] = (None, "model")
+    layouts[rf".*{intermediate}/bias"] = ("model",)
+    layouts[rf".*{output}/kernel"] = ("model", None)
+    layouts[r".*token_embedding/embeddings"] = (None, "model")
+    return layouts
+
+
+def layout_blueprints():
+    """The names of the registered blueprints whose module provides a `layout_map(mesh)` for model parallelism."""
+    import importlib
+
+    from kerakit import registry
+
+    names = []
+    for name in registry.list_blueprints():
+        module = importlib.import_module(registry.get_blueprint(name).module)
+        if callable(getattr(module, "layout_map", None)):
+            names.append(name)
+    return names
+
+
+def blueprint_layout_map(blueprint, mesh):
+    """The `LayoutMap` that blueprint `blueprint` provides (its module's `layout_map(mesh)` function)."""
+    import importlib
+
+    from kerakit import registry
+
+    spec = registry.get_blueprint(blueprint)
+    provider = getattr(importlib.import_module(spec.module), "layout_map", None)
+    if not callable(provider):
+        raise KerakitError(
+            f"{_OWNER}.model_parallel: blueprint {blueprint!r} provides no layout map for its weights. Expected "
+            f"one of: {', '.join(layout_blueprints())}, or pass `layout_map`. Received: blueprint={blueprint!r}"
+        )
+    return provider(mesh)
+
+
+_MODEL_PARALLEL = []
+
+
+def _model_parallel_class():
+    """`keras.distribution.ModelParallel` that refuses a layout not dividing a weight's shape, naming the weight."""
+    if not _MODEL_PARALLEL:
+        import keras
+
+        class CheckedModelParallel(keras.distribution.ModelParallel):
+            def get_variable_layout(self, variable):
+                layout = super().get_variable_layout(variable)
+                shape = tuple(variable.shape)
+                axes = tuple(layout.axes)
+                sizes = dict(zip(self.device_mesh.axis_names, self.device_mesh.shape))
+                if len(axes) != len(shape):
+                    raise KerakitError(
+                        f"{_OWNER}.model_parallel: the layout of weight {variable.path!r} must name one mesh axis "
+                        f"(or None) per dimension of its shape {shape}. Received: layout {axes}"
+                    )
+                for dimension, (size, axis) in enumerate(zip(shape, axes)):
+                    if axis is not None and size % sizes[axis]:
+                        raise KerakitError(
+                            f"{_OWNER}.model_parallel: the layout of weight {variable.path!r} (shape {shape}) must "
+                            f"split each dimension into equal parts: dimension {dimension} of size {size} is not "
+                            f"divisible by mesh axis {axis!r} of size {sizes[axis]}. Received: layout {axes} on "
+                            f"mesh {dict(sizes)}. Use another `model_shards`, or a width/number of heads that divides."
+                        )
+                return layout
+
+        _MODEL_PARALLEL.append(CheckedModelParallel)
+    return _MODEL_PARALLEL[0]
+
+
+def model_parallel(blueprint=None, devices="all", model_shards=None, layout_map=None):
+    """Model parallelism (JAX): `keras.distribution.ModelParallel` that shards a blueprint's weights over devices.
+
+    The devices form a `DeviceMesh` of shape `(len(devices) // model_shards, model_shards)` with axes
+    `("batch", "model")`: each weight named in the layout map is split into `model_shards` parts along the
+    `"model"` axis (each device holds 1/`model_shards` of it), and each global batch is split along `"batch"`.
+    A model too large for one device's memory trains this way. Build, compile and fit inside `.scope()`.
+    In a multi-process job (`initialize`) the mesh spans every process's devices.
+
+    Args:
+        blueprint: str or None. A blueprint whose module provides `layout_map(mesh)` (`layout_blueprints()`:
+            the transformers and ViTs).
+        devices: as accepted by `resolve_devices`. Defaults to `"all"`.
+        model_shards: int or None. The size of the `"model"` axis; must divide the device count. Defaults to
+            every device.
+        layout_map: callable or None. `layout_map(mesh) -> keras.distribution.LayoutMap`, instead of the blueprint's.
+
+    Returns:
+        `keras.distribution.ModelParallel`. Building a model under its scope raises `KerakitError` for a weight
+        whose sharded dimension does not divide by its mesh axis.
+
+    Example:
+
+    ```python
+    import kerakit.distribute
+    kerakit.distribute.layout_blueprints()[:2]  # ['bert_base', 'bert_large']
+    # with kerakit.distribute.model_parallel("gpt_nano", devices=4).scope(): model = kerakit.build("gpt_nano")
+    ```
+    """
+    owner = f"{_OWNER}.model_parallel"
+    if _backend() != "jax":
+        raise KerakitError(
+            f"{owner}: model parallelism (sharded weights) needs the 'jax' backend (keras.distribution.ModelParallel"
+            f"). Received: backend={_backend()!r}. Data parallelism (`devices=`) works on TensorFlow too."
+        )
+    if blueprint is None and layout_map is None:
+        raise KerakitError(f"{owner}: give `blueprint` (a name) or `layout_map`. Received: neither")
+    if process_count() > 1:
+        names = global_devices()
+    else:
+        names = resolve_devices(devices) or local_devices()[:1]
+    count = len(names)
+    shards = count if model_shards is None else model_shards
+    if isinstance(shards, bool) or not isinstance(shards, numbers.Integral) or shards < 1 or count % shards:
+        raise KerakitError(
+            f"{owner}: `model_shards` must be an integer >= 1 that divides the number of devices ({count}). "
+            f"Received: model_shards={model_shards!r}"
+        )
+    import keras
+
+    mesh = keras.distribution.DeviceMesh((count // shards, shards), ("batch", "model"), devices=names)
+    layouts = layout_map(mesh) if layout_map is not None else blueprint_layout_map(blueprint, mesh)
+    return _model_parallel_class()(layout_map=layouts, batch_dim_name="batch")
+
+
+def job_devices(devices, run_dir):
+    """The devices of a multi-process job's data parallelism: every device of every process, as names.
+
+    Raises:
+        KerakitError: for `devices` other than `None`/`"all"` (a job spans every device), or no `run_dir`.
+    """
+    if not (devices is None or (isinstance(devices, str) and devices.strip().lower() == "all")):
+        raise KerakitError(
+            f"{_OWNER}: in a job of {process_count()} processes data parallelism spans every device of every process:"
+            f" `devices` must be None or 'all'. Received: devices={devices!r}"
+        )
+    if run_dir is None:
+        raise KerakitError(
+            f"{_OWNER}: a job of {process_count()} processes needs an explicit `run_dir`, the same on every process "
+            "and on storage they all see (process 0 writes it, the others resume from its backup). "
+            "Received: run_dir=None"
+        )
+    return [_canonical(str(name)) or str(name) for name in global_devices()]
+
+
+def reader_folder(run_dir):
+    """`(RunFolder, resumed)` for a process other than 0: process 0's run folder, which this process only reads."""
+    from kerakit.run_folder import RunFolder
+
+    folder = RunFolder(run_dir)
+    return folder, bool((folder.status() or {}).get("resumed"))
+
+
+@contextlib.contextmanager
+def _no_distribution():
+    """No distribution current: variables made meanwhile (Keras's saving makes a throwaway optimizer) stay on this
+    process, instead of being placed on every device of the job, which needs every process to take part."""
+    import keras
+
+    previous = keras.distribution.distribution()
+    keras.distribution.set_distribution(None)
+    try:
+        yield
+    finally:
+        keras.distribution.set_distribution(previous)
+
+
+def job_callbacks(callbacks, devices):
+    """The run's callbacks for this process of a multi-process job (unchanged in a single process).
+
+    Process 0 keeps them all, but saves (`BackupAndRestore`, `ModelCheckpoint`, the last good model) with no
+    distribution current, so that no collective is started that the other processes do not join. The other
+    processes keep what every process must do alike (restoring the backup, early stopping, stopping on NaN, timing)
+    and drop what writes files: they restore from process 0's backup (storage shared by all), never save.
+    """
+    if not in_job(devices):
+        return list(callbacks)
+    import keras
+
+    from kerakit.callbacks import LastGoodCheckpoint, SampleGrid
+
+    writer = is_writer()
+
+    class Backup(keras.callbacks.BackupAndRestore):
+        def _save_model(self):
+            if writer:
+                with _no_distribution():
+                    super()._save_model()
+
+        def on_train_end(self, logs=None):
+            if writer:
+                super().on_train_end(logs)
+
+    class Local(keras.callbacks.Callback):
+        """Runs a callback that only writes files with no distribution current."""
+
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def set_model(self, model):
+            super().set_model(model)
+            self.inner.set_model(model)
+
+        def set_params(self, params):
+            super().set_params(params)
+            self.inner.set_params(params)
+
+    def forward(name):
+        def hook(self, *args, **kwargs):
+            with _no_distribution():
+                return getattr(self.inner, name)(*args, **kwargs)
+
+        return hook
+
+    for name in dir(keras.callbacks.Callback):
+        if name.startswith("on_"):
+            setattr(Local, name, forward(name))
+
+    kept = []
+    for callback in callbacks:
+        if isinstance(callback, keras.callbacks.BackupAndRestore):
+            backup = Backup(callback.backup_dir, save_freq=callback.save_freq,
+                            delete_checkpoint=callback.delete_checkpoint)
+            kept.append(backup)
+        elif isinstance(callback, (keras.callbacks.ModelCheckpoint, LastGoodCheckpoint, SampleGrid)):
+            if writer:
+                kept.append(Local(callback))
+        elif isinstance(callback, (keras.callbacks.CSVLogger, keras.callbacks.TensorBoard)):
+            if writer:
+                kept.append(callback)
+        else:
+            kept.append(callback)
+    return kept
+
+
+def evaluation_scope(devices):
+    """The scope to evaluate in after training: none (every example counts), or the job's in a multi-process job."""
+    if in_job(devices):
+        return scope(devices)
+    return contextlib.nullcontext()
+
+
+def evaluation_data(dataset, devices, batch_size):
+    """`dataset` as is, or in a multi-process job its full global batches (see `multi_process_dataset`)."""
+    if in_job(devices):
+        return multi_process_dataset(dataset, batch_size, owner="train")
+    return dataset
+
+
+def local_copy(model, devices):
+    """In a multi-process job: a copy of `model` on this process's default device, with the same weights (for
+    saving, exporting and predicting on one host); otherwise `model` itself."""
+    if not in_job(devices):
+        return model
+    import keras
+
+    weights = model.get_weights()  # replicated on every device: each process reads its own copy
+    previous = keras.distribution.distribution()
+    keras.distribution.set_distribution(None)  # the copy's variables go to this process's default device
+    try:
+        copy = keras.models.clone_model(model)
+        if not copy.built and model.built:
+            copy.build_from_config(model.get_build_config())
+        copy.set_weights(weights)
+        if getattr(model, "compiled", False):
+            copy.compile_from_config(model.get_compile_config())
+    finally:
+        keras.distribution.set_distribution(previous)
+    return copy

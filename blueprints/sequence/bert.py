@@ -300,3 +300,11 @@ def bert_large(**kwargs):
     ```
     """
     return _variant("bert_large", kwargs)
+
+
+def layout_map(mesh):
+    """Model-parallel layouts of this file's blueprints' weights (attention heads and feed-forward units split over
+    the mesh's `"model"` axis); used by `kerakit.distribute.model_parallel`."""
+    from kerakit.distribute import transformer_layout_map
+
+    return transformer_layout_map(mesh)

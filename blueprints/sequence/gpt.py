@@ -132,3 +132,11 @@ def gpt2_medium(**kwargs):
     ```
     """
     return gpt(**{"name": "gpt2_medium", "num_layers": 24, "width": 1024, "num_heads": 16, **kwargs})
+
+
+def layout_map(mesh):
+    """Model-parallel layouts of this file's blueprints' weights (attention heads and feed-forward units split over
+    the mesh's `"model"` axis); used by `kerakit.distribute.model_parallel`."""
+    from kerakit.distribute import transformer_layout_map
+
+    return transformer_layout_map(mesh)

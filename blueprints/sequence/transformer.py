@@ -285,3 +285,11 @@ def t5_small(**kwargs):
     ```
     """
     return _variant("t5_small", kwargs)
+
+
+def layout_map(mesh):
+    """Model-parallel layouts of this file's blueprints' weights (attention heads and feed-forward units split over
+    the mesh's `"model"` axis); used by `kerakit.distribute.model_parallel`."""
+    from kerakit.distribute import transformer_layout_map
+
+    return transformer_layout_map(mesh)

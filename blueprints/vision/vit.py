@@ -354,3 +354,11 @@ def vit_l16(**kwargs):
     ```
     """
     return _variant("vit_l16", kwargs)
+
+
+def layout_map(mesh):
+    """Model-parallel layouts of the ViTs' weights (attention heads and MLP units split over the mesh's `"model"`
+    axis); used by `kerakit.distribute.model_parallel`."""
+    from kerakit.distribute import transformer_layout_map
+
+    return transformer_layout_map(mesh, intermediate=r"_mlp_dense1", output=r"_mlp_dense2")
