@@ -16,12 +16,12 @@ from kerakit._version import __version__
 from kerakit.errors import KerakitError
 from kerakit.registry import blueprint, build, get_blueprint, list_blueprints
 
-_LAZY_MODULES = ("augment", "backbones", "data", "export", "distribute", "generation", "layers", "models", "training",
-                 "transfer")
+_LAZY_MODULES = ("augment", "backbones", "data", "export", "distillation", "distribute", "doctor", "generation",
+                 "layers", "models", "training", "transfer")
 _LAZY_FUNCTIONS = {"train": ("kerakit.training", "train"), "backbone": ("kerakit.backbones", "backbone"),
-                   "generate": ("kerakit.generation", "generate")}
+                   "generate": ("kerakit.generation", "generate"), "distill": ("kerakit.distillation", "distill")}
 
-__all__ = ["__version__", "KerakitError", "backbone", "blueprint", "build", "generate", "get_blueprint",
+__all__ = ["__version__", "KerakitError", "backbone", "blueprint", "build", "distill", "generate", "get_blueprint",
            "list_blueprints", "train"]
 
 

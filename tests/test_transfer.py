@@ -133,3 +133,55 @@ def test_init_from_a_model_that_shares_no_layer_is_refused(source_run, tmp_path)
     with pytest.raises(KerakitError, match=r"shares no layer \(same name and weight shapes\) with 'mlp'"):
         kerakit.train("mlp", "digits", epochs=1, verbose=0, run_dir=tmp_path / "r", export=False,
                       init_from=source_run)
+
+
+class _Snapshot(keras.callbacks.Callback):
+    """Keeps every weight of the model as `fit` starts (after the run quantized it and enabled LoRA)."""
+
+    def on_train_begin(self, logs=None):
+        self.weights = {w.path: np.array(w) for w in self.model.weights}
+
+
+def test_int8_lora_run_trains_only_the_lora_weights_and_exports_exactly(tmp_path):
+    import tensorflow as tf
+
+    snapshot = _Snapshot()
+    result = kerakit.train("convnet", _digits([0, 1, 2]), epochs=2, blueprint_args=TINY_CONVNET, verbose=0,
+                           run_dir=tmp_path / "run", early_stopping=None, quantize="int8", lora_rank=2,
+                           learning_rate=1e-2, callbacks=[snapshot])
+    model = result.model
+    head = model.get_layer("convnet_predictions")
+    dtypes = {w.path: keras.backend.standardize_dtype(w.dtype) for w in model.weights}
+    assert head.quantization_mode == "int8" and dtypes["convnet_predictions/kernel"] == "int8"
+    assert dtypes["convnet_block1_conv1/kernel"] == "float32", "Keras does not quantize convolutions"
+    assert sorted(w.path.split("/")[-1] for w in model.trainable_weights) == ["lora_kernel_a", "lora_kernel_b"]
+    after = {w.path: np.array(w) for w in model.weights}
+    lora = [p for p in after if "lora_kernel" in p]
+    frozen = [p for p in after if "lora_kernel" not in p and "seed_generator" not in p]
+    assert len(frozen) >= 10 and {p.split("/")[-1] for p in frozen} >= {"kernel", "kernel_scale", "gamma",
+                                                                       "moving_mean"}
+    moved = [p for p in frozen if not np.array_equal(snapshot.weights[p], after[p])]
+    assert not moved, f"non-LoRA weights moved: {moved}"
+    assert not np.array_equal(snapshot.weights["convnet_predictions/lora_kernel_b"],
+                              after["convnet_predictions/lora_kernel_b"]), "the LoRA weights did not train"
+    assert set(lora) == {"convnet_predictions/lora_kernel_a", "convnet_predictions/lora_kernel_b"}
+    x = _digits([0, 1, 2])[0][:16]
+    expected = model.predict(x, verbose=0)
+    exported = tf.saved_model.load(result.saved_model)  # the SavedModel keeps LoRA apart: exact
+    np.testing.assert_allclose(np.asarray(exported.serve(x)), expected, atol=1e-5)
+    # .keras: Keras merges each LoRA update into its int8 kernel and quantizes again (lossy, by design).
+    loaded = kerakit.export.load_keras_model(tmp_path / "run" / "model.keras")
+    assert loaded.get_layer("convnet_predictions").quantization_mode == "int8"
+    difference = np.abs(loaded.predict(x, verbose=0) - expected).max()
+    assert 0 <= difference < 0.1 * np.abs(expected).max(), difference
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"quantize": "int8"}, r"train: `quantize` must be None without lora_rank \(int8 kernels do not train"),
+    ({"quantize": "int4", "lora_rank": 2}, r"`quantize` must be one of \['int8'\]"),
+])
+def test_bad_quantize_arguments_are_refused(tmp_path, kwargs, message):
+    with pytest.raises(KerakitError, match=message):
+        kerakit.train("convnet", "digits", epochs=1, blueprint_args=TINY_CONVNET, verbose=0, run_dir=tmp_path / "r",
+                      export=False, **kwargs)
+    assert not (tmp_path / "r").exists()

@@ -1,15 +1,17 @@
-"""`keras.Model` subclasses that carry their own training logic: `VAE`, `GAN`, `DiffusionModel`.
+"""`keras.Model` subclasses that carry their own training logic: `VAE`, `GAN`, `DiffusionModel`, `Distiller`.
 
 Each trains with plain `compile(optimizer=...)` / `fit` on TensorFlow or JAX, saves to `.keras`, and has
-`generate(n, seed=...)` (images in [0, 1]) and `generating_network` (the network a run exports as a SavedModel).
+`generate(n, seed=...)` (images in [0, 1]) and `generating_network` (the network a run exports as a SavedModel);
+the `Distiller` (knowledge distillation) exports its `student` instead.
 Importing `kerakit.models` is cheap; a class is imported on first use.
 """
 
 import importlib
 
-_LAZY = {"VAE": "kerakit.models.vae", "GAN": "kerakit.models.gan", "DiffusionModel": "kerakit.models.diffusion"}
+_LAZY = {"VAE": "kerakit.models.vae", "GAN": "kerakit.models.gan", "DiffusionModel": "kerakit.models.diffusion",
+         "Distiller": "kerakit.models.distiller"}
 
-__all__ = ["GAN", "VAE", "DiffusionModel", "register"]
+__all__ = ["GAN", "VAE", "DiffusionModel", "Distiller", "register"]
 
 
 def register():
