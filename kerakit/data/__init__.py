@@ -74,6 +74,11 @@ def load(
     `(batch, sequence_length)`, `y` being `x` shifted by one token (next-token targets). `info.num_classes` is the
     tokenizer's vocabulary size, `info.task` `"language_modeling"`, and `bundle.tokenizer` the tokenizer.
 
+    Graph datasets (`"karate"`, `"sbm"`, `"graphs"`, `"sbm_links"`; see `kerakit.data.graph`) yield
+    `(inputs, labels, sample_weight)` with dict inputs (`node_features`, `senders`, `receivers`, ...): a node task
+    is the whole graph in one step, weighted by the split's node mask (`batch_size` is not used); a graph task,
+    padded batches of `batch_size` graphs; link prediction, the training graph and node pairs to score.
+
     Args:
         source: str, tuple or DataBundle. A bundled name (see `available()`), `"tfds:<name>[/<config>][:<version>]"`,
             `"text:<path>"` (a UTF-8 text file), a tuple `(x, y)` of arrays (see `from_arrays`), or a `DataBundle`,
