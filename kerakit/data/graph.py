@@ -470,8 +470,12 @@ class NeighborSampler:
             degrees = np.where(parents >= 0, self._offsets[np.maximum(parents, 0) + 1]
                                - self._offsets[np.maximum(parents, 0)], 0)
             draws = np.floor(self._rng.random(parents.shape) * np.maximum(degrees, 1)).astype(np.int64)
-            children = np.where(degrees > 0, self._neighbors[np.minimum(self._offsets[np.maximum(parents, 0)] + draws,
-                                                                        len(self._neighbors) - 1)], -1)
+            if len(self._neighbors):
+                picked = self._neighbors[np.minimum(self._offsets[np.maximum(parents, 0)] + draws,
+                                                    len(self._neighbors) - 1)]
+                children = np.where(degrees > 0, picked, -1)
+            else:  # a graph without edges: every neighbour is padding
+                children = np.full(parents.shape, -1, np.int64)
             child_start = start + len(layer)
             child_slots = child_start + np.arange(len(children))
             parent_slots = start + np.arange(len(children)) // fanout
