@@ -235,3 +235,32 @@ def test_ema_weights_are_the_trained_model_and_it_saves_after_fit(tmp_path):
     reloaded = keras.saving.load_model(tmp_path / "run" / "model.keras")
     for saved, weight in zip(reloaded.get_weights(), result.model.get_weights()):
         np.testing.assert_array_equal(saved, weight)
+
+
+def test_train_flags_reach_train_and_bad_ones_fail_with_one_line(monkeypatch, capsys):
+    from kerakit import cli, training
+
+    received = {}
+
+    def fake_train(*args, **kwargs):
+        received.update(kwargs)
+        raise KerakitError("stop here")
+
+    import functools
+
+    monkeypatch.setattr(training, "train", functools.wraps(training.train)(fake_train))  # the CLI reads its defaults
+    status = cli.main(["train", "--blueprint", "mlp", "--optimizer", "adagrad", "--schedule", "one_cycle",
+                       "--schedule-arg", "pct_start=0.2", "--global-clipnorm", "1", "--grad-accum-steps", "4", "--ema",
+                       "--ema-momentum", "0.999", "--loss", "focal", "--label-smoothing", "0.1", "--class-weight",
+                       "{0: 2.0}", "--dropout", "0.2", "--precision", "mixed_bfloat16", "--remat"])
+    assert status == 2 and "stop here" in capsys.readouterr().err
+    assert {k: received[k] for k in ("optimizer", "schedule", "schedule_args", "global_clipnorm",
+                                     "gradient_accumulation_steps", "use_ema", "ema_momentum", "loss",
+                                     "label_smoothing", "class_weight", "dropout", "precision", "remat")} == {
+        "optimizer": "adagrad", "schedule": "one_cycle", "schedule_args": {"pct_start": 0.2}, "global_clipnorm": 1.0,
+        "gradient_accumulation_steps": 4, "use_ema": True, "ema_momentum": 0.999, "loss": "focal",
+        "label_smoothing": 0.1, "class_weight": {0: 2.0}, "dropout": 0.2, "precision": "mixed_bfloat16",
+        "remat": True}
+    monkeypatch.undo()
+    assert cli.main(["train", "--blueprint", "mlp", "--schedule", "onecycle"]) == 2
+    assert "`schedule` must be one of" in capsys.readouterr().err
