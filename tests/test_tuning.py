@@ -98,7 +98,7 @@ def test_users_narrow_widen_and_fix_the_space(tmp_path):
     ({"space": {"dropout": {"min": 0.2, "max": 0.2}}}, "non-empty range"),
     ({"space": {"optimizer": {"values": []}}}, "non-empty list of choices"),
     ({"space": {"learning_rate": {"min": 0.0, "max": 0.1}}}, "min > 0 for log sampling"),
-    ({"space": {"optimizer": {"values": ["adam", "adagrad"]}}}, "`optimizer` must be one of"),
+    ({"space": {"optimizer": {"values": ["adam", "adamz"]}}}, "`optimizer` must be one of"),
     ({"objective": "val_f1"}, "the objective 'val_f1' is not a logged metric.*val_loss, val_accuracy"),
     ({"objective": "val_loss:up"}, "'min' or 'max'"),
     ({"tuner": "genetic"}, "`tuner` must be one of"),

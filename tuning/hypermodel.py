@@ -140,6 +140,13 @@ class _KerakitTrials:
             metrics["trial_peak_rss_mib"] = child["peak_rss_mib"]
         return metrics
 
+    def _populate_initial_space(self):
+        # The space has no conditional scopes, so declaring it is enough; KerasTuner would build a model (in the
+        # searching process, which trials in fresh processes keep free of models) to discover conditions.
+        hp = self.oracle.get_space()
+        self.hypermodel.declare(hp)
+        self.oracle.update_space(hp)
+
     def _build_and_fit_model(self, trial, *args, **kwargs):
         if self.trial_isolation != "process":
             return super()._build_and_fit_model(trial, *args, **kwargs)
