@@ -7,8 +7,9 @@ squared error against random targets) and its gradients with respect to the laye
 TensorFlow `tf.function(jit_compile=True)`; the graph is passed as arguments, never captured as constants. PyTorch
 Geometric's `GCNConv`, `GATConv(heads=8)` and `SAGEConv` do the same step eagerly (its usual way) when
 `torch_geometric` imports. Each (runner, graph) runs in its own process; median of `--repeats` steps after two
-warm-up steps (the first compiles). Then the peak resident memory (VmHWM, reset after compiling) of a GCN step against the edge count (100,000
-nodes, 128 -> 16), each size in a fresh process, to show that memory grows linearly with edges (no N x N matrix).
+warm-up steps (the first compiles). Then the peak resident memory (VmHWM) of three GCN steps, compiling included,
+against the edge count (100,000 nodes, 128 -> 16), each size in a fresh process, and on JAX XLA's own count of the
+step's scratch buffers: memory grows linearly with edges (no N x N matrix).
 
     nice -n 10 python benchmarks/graph_conv.py                      # everything
     nice -n 10 python benchmarks/graph_conv.py --graphs cora --layers gcn --memory-edges ""
