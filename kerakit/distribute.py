@@ -59,8 +59,20 @@ Pitfalls, measured with keras 3.15, TensorFlow 2.21, JAX 0.10 (see `tests/test_d
   `XLA_FLAGS=--xla_force_host_platform_device_count=N` before JAX is imported, or
   `tf.config.set_logical_device_configuration` before TensorFlow's runtime starts. Calling `local_devices`,
   `resolve_devices` (with anything but `None`/`1`) or `scope` starts the runtime.
-- TPUs are reached through JAX here; on TensorFlow a TPU needs `tf.distribute.TPUStrategy`, which this module does
-  not set up (TensorFlow TPU devices are not listed).
+- TPUs: `devices="tpu"` (or `"all"` on JAX, which lists TPU cores first) is data parallelism over every TPU core:
+  `DataParallel` on JAX, `tf.distribute.TPUStrategy` on TensorFlow (`tpu_strategy`). Neither could be run here (no
+  TPU); only the refusal on a machine without one is tested.
+
+Beyond one process (JAX only; see `initialize`, `model_parallel` and the README's "Scaling out"):
+
+- Several processes (hosts): `initialize(coordinator, num_processes, process_id)` joins JAX's multi-process runtime
+  (what `keras.distribution.initialize` does, with a bounded wait); then `devices="all"` spans every device of
+  every process, Keras gives each process its share of every global batch, and `kerakit.train` lets only process 0
+  write the run folder. Two processes on loopback reach the weights of one process within 3e-8.
+- TensorFlow's `MultiWorkerMirroredStrategy` is refused with a message pointing to the JAX path.
+- Model parallelism: `model_parallel(blueprint, devices, model_shards)` is `keras.distribution.ModelParallel` with
+  the `LayoutMap` the blueprint's module provides (`layout_map(mesh)`: the transformers and ViTs), which shards
+  attention heads and feed-forward units; a layout that does not divide a weight is refused, naming the weight.
 """
 
 import contextlib
@@ -188,6 +200,8 @@ def resolve_devices(devices):
     is_int = isinstance(devices, numbers.Integral) and not isinstance(devices, bool)
     if devices is None or (is_int and devices == 1):
         return None
+    if isinstance(devices, str) and devices.strip().lower() == "tpu":
+        return _tpu_devices()
     if isinstance(devices, str):
         if devices.strip().lower() != "all":
             reason = "a single device name goes in a list" if _canonical(devices) else None
@@ -240,6 +254,8 @@ def make_distribution(devices):
             import keras
 
             _DISTRIBUTIONS[key] = keras.distribution.DataParallel(devices=devices)
+        elif devices[0].startswith("tpu:"):
+            return tpu_strategy()
         else:
             import tensorflow as tf
 
@@ -294,7 +310,8 @@ def describe(devices):
     devices = resolve_devices(devices)
     if devices is None:
         return f"no distribution: one device ({backend} default placement)"
-    kind = "DataParallel" if backend == "jax" else "MirroredStrategy"
+    kind = "DataParallel" if backend == "jax" else "TPUStrategy" if devices[0].startswith("tpu:") else (
+        "MirroredStrategy")
     count = f"{len(devices)} device" + ("s" if len(devices) != 1 else "")
     return f"{kind} on {count} ({backend}: {', '.join(devices)})"
 
@@ -655,6 +672,7 @@ def initialize(coordinator=None, num_processes=None, process_id=None, timeout=30
     if isinstance(timeout, bool) or not isinstance(timeout, numbers.Integral) or timeout < 1:
         raise KerakitError(f"{owner}: `timeout` must be an integer number of seconds >= 1. Received: {timeout!r}")
     if job["num_processes"] == 1:
+        _refuse_tf_config(owner)
         return job
     backend = _backend()
     if backend == "tensorflow":
@@ -697,6 +715,26 @@ def initialize(coordinator=None, num_processes=None, process_id=None, timeout=30
         job = {"coordinator": "auto", "num_processes": jax.process_count(), "process_id": jax.process_index()}
     _JOB.update(job)
     return job
+
+
+def _refuse_tf_config(owner):
+    """A `TF_CONFIG` naming several workers asks for MultiWorkerMirroredStrategy: refused, never silently ignored."""
+    import json
+    import os
+
+    raw = os.environ.get("TF_CONFIG")
+    if not raw or _backend() != "tensorflow":
+        return
+    try:
+        workers = len(json.loads(raw).get("cluster", {}).get("worker", []))
+    except (ValueError, AttributeError):
+        workers = 0
+    if workers > 1:
+        raise KerakitError(
+            f"{owner}: TF_CONFIG names {workers} workers (tf.distribute.MultiWorkerMirroredStrategy), which is not "
+            "supported: Keras 3's fit under it fails (keras-team/keras#20585; it failed on loopback here too). "
+            f"Received: TF_CONFIG={raw[:200]!r}. {_JAX_PATH}"
+        )
 
 
 def _wait_for_coordinator(job, timeout):
@@ -797,10 +835,24 @@ def multi_process_dataset(dataset, batch_size, owner="train"):
 # ---- TPUs ------------------------------------------------------------------------------------------------------------
 
 
+def _tpu_devices():
+    """`devices="tpu"`: every TPU core. JAX lists them itself; TensorFlow connects to the TPU system first."""
+    if _backend() == "jax":
+        names = _all_local_devices().get("tpu")
+        if not names:
+            raise _error("tpu", "JAX sees no TPU")
+        return names
+    import tensorflow as tf
+
+    tpu_strategy()  # connects and initialises the TPU system (or raises: no TPU)
+    return [_canonical(d.name) for d in tf.config.list_logical_devices("TPU")]
+
+
+
 def tpu_strategy():
     """TensorFlow on a TPU: `tf.distribute.TPUStrategy` after connecting to the TPU system (untested here: no TPU).
 
-    The TPU is found by `TPUClusterResolver(tpu=$TPU_NAME or "local")` ("local" is a Cloud TPU VM). On JAX no
+    `devices="tpu"` selects it (`scope("tpu")`, `kerakit.train(..., devices="tpu")`). The TPU is found by `TPUClusterResolver(tpu=$TPU_NAME or "local")` ("local" is a Cloud TPU VM). On JAX no
     strategy is needed: `devices="all"` lists the TPU cores, and a pod slice joins with `initialize("auto")`.
 
     Raises:

@@ -200,6 +200,17 @@ def test_tensorflow_refuses_several_processes_and_model_parallelism():
         distribute.model_parallel("gpt_nano")
 
 
+@pytest.mark.skipif(os.environ.get("KERAS_BACKEND") != "tensorflow", reason="TF_CONFIG is TensorFlow's")
+def test_a_multi_worker_tf_config_is_refused_not_ignored(monkeypatch):
+    for name in ("KERAS_DISTRIBUTION_JOB_ADDRESSES", "KERAS_DISTRIBUTION_NUM_PROCESSES",
+                 "KERAS_DISTRIBUTION_PROCESS_ID"):
+        monkeypatch.delenv(name, raising=False)
+    cluster = {"cluster": {"worker": ["127.0.0.1:1234", "127.0.0.1:1235"]}, "task": {"type": "worker", "index": 0}}
+    monkeypatch.setenv("TF_CONFIG", json.dumps(cluster))
+    with pytest.raises(KerakitError, match=r"TF_CONFIG names 2 workers .*MultiWorkerMirroredStrategy.*KERAS_BACKEND=jax"):
+        distribute.initialize()
+
+
 def test_model_parallel_needs_a_blueprint_with_a_layout_map(backend):
     if backend != "jax":
         pytest.skip("model parallelism runs on JAX only")
@@ -208,3 +219,10 @@ def test_model_parallel_needs_a_blueprint_with_a_layout_map(backend):
     with pytest.raises(KerakitError, match=r"`model_shards` must be an integer >= 1 that divides the number of "
                                            r"devices \(1\)\. Received: model_shards=3"):
         distribute.model_parallel("gpt_nano", model_shards=3)
+
+
+def test_asking_for_a_tpu_without_one_is_refused(backend, monkeypatch):
+    monkeypatch.delenv("TPU_NAME", raising=False)
+    match = "JAX sees no TPU" if backend == "jax" else "`devices='tpu'` needs a TPU: TensorFlow lists none"
+    with pytest.raises(KerakitError, match=match):
+        distribute.resolve_devices("tpu")
