@@ -41,27 +41,31 @@ def teacher(split):
 
 def test_a_distilled_student_beats_the_same_student_trained_on_the_labels_alone(split, teacher):
     # Hinton et al. (section 3): soft targets carry what the few hard labels lack. The student (16 hidden units)
-    # sees 50 labelled digits; the teacher saw all of them. Measured (3 seeds, both backends): 0.78-0.81 without the
-    # teacher, 0.88-0.90 with it.
+    # sees 50 labelled digits; the teacher saw all of them. benchmarks/distillation.py, 5 seeds: 0.79 (TensorFlow) /
+    # 0.80 (JAX) without the teacher, 0.84 / 0.87 with it; every seed gains (+0.02 to +0.11). Two seeds here.
     x, y, x_test, y_test = split
-    few = np.random.default_rng(1).choice(len(x), 50, replace=False)
-    baseline = _mlp((16,), 0)
-    baseline.compile(keras.optimizers.Adam(1e-2), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                     metrics=["accuracy"])
-    baseline.fit(x[few], y[few], epochs=60, batch_size=32, verbose=0)
-    student = _mlp((16,), 0)
-    distiller = Distiller(teacher, student, temperature=4.0, alpha=0.1)
-    distiller.compile(keras.optimizers.Adam(1e-2))
     teacher_before = [np.array(w) for w in teacher.weights]
-    history = distiller.fit(x[few], y[few], epochs=60, batch_size=32, verbose=0).history
-    assert sorted(history) == ["accuracy", "distillation_loss", "hard_loss", "loss"]
-    assert history["distillation_loss"][-1] < history["distillation_loss"][0] / 2
-    alone = baseline.evaluate(x_test, y_test, verbose=0, return_dict=True)["accuracy"]
-    distilled = distiller.evaluate(x_test, y_test, verbose=0, return_dict=True)["accuracy"]
-    student_only = np.mean(np.argmax(student.predict(x_test, verbose=0), -1) == y_test)
-    print(f"student alone {alone:.3f}, distilled {distilled:.3f}")
-    assert distilled == pytest.approx(student_only, abs=1e-6), "the logged accuracy is the student's"
-    assert distilled >= alone + 0.04, (alone, distilled)
+    gains = []
+    for seed in (0, 1):
+        few = np.tile(np.random.default_rng(seed + 1).choice(len(x), 50, replace=False), 4)  # 4 passes an epoch
+        baseline = _mlp((16,), seed)
+        baseline.compile(keras.optimizers.Adam(1e-2), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                         metrics=["accuracy"])
+        baseline.fit(x[few], y[few], epochs=15, batch_size=32, verbose=0)
+        student = _mlp((16,), seed)
+        distiller = Distiller(teacher, student, temperature=4.0, alpha=0.1)
+        distiller.compile(keras.optimizers.Adam(1e-2))
+        history = distiller.fit(x[few], y[few], epochs=15, batch_size=32, verbose=0).history
+        assert sorted(history) == ["accuracy", "distillation_loss", "hard_loss", "loss"]
+        assert history["distillation_loss"][-1] < history["distillation_loss"][0] / 2
+        alone = baseline.evaluate(x_test, y_test, verbose=0, return_dict=True)["accuracy"]
+        distilled = distiller.evaluate(x_test, y_test, verbose=0, return_dict=True)["accuracy"]
+        student_only = np.mean(np.argmax(student.predict(x_test, verbose=0), -1) == y_test)
+        print(f"seed {seed}: student alone {alone:.3f}, distilled {distilled:.3f}")
+        assert distilled == pytest.approx(student_only, abs=1e-6), "the logged accuracy is the student's"
+        assert distilled > alone, (seed, alone, distilled)
+        gains.append(distilled - alone)
+    assert np.mean(gains) >= 0.04, gains
     assert all(np.array_equal(a, np.array(b)) for a, b in zip(teacher_before, teacher.weights)), "teacher frozen"
 
 
