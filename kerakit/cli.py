@@ -9,6 +9,9 @@ kerakit info
 kerakit tune --blueprint convnet --data digits --tuner hyperband --max-epochs 20
 kerakit train --blueprint gpt_nano --data text           # a byte-level GPT on the bundled text
 kerakit generate runs/gpt_nano-text --prompt "ROMEO:" --sampler top_k --seed 0
+kerakit lr-find --blueprint convnet --data digits --out lr_find.png   # learning-rate range test
+kerakit distill --teacher runs/convnet-digits --student mlp --temperature 4 --alpha 0.1 --epochs 20
+kerakit doctor --blueprint convnet --data digits --tiny --lr 0.01
 ```
 
 User errors (a bad name, value or path) print one line and exit with status 2, without a traceback.
@@ -64,15 +67,52 @@ def _add_train_arguments(parser):
                         help="Keras optimizer argument, repeatable: --optimizer-arg beta_1=0.5")
     parser.add_argument("--lr", "--learning-rate", dest="learning_rate", type=float, default=d["learning_rate"],
                         help="base (peak) learning rate. Default: %(default)s")
-    parser.add_argument("--schedule", default=d["schedule"], help=f"one of {', '.join(SCHEDULES)}. "
-                        "Default: %(default)s")
-    parser.add_argument("--warmup-epochs", type=float, default=d["warmup_epochs"], help="Default: %(default)s")
-    parser.add_argument("--weight-decay", type=float, default=d["weight_decay"])
-    parser.add_argument("--loss", default=d["loss"], help="Keras loss name; default: chosen from the task")
+    parser.add_argument("--schedule", default=d["schedule"], help=f"one of {', '.join(SCHEDULES)} (plateau: "
+                        "ReduceLROnPlateau on val_loss). Default: %(default)s")
+    parser.add_argument("--schedule-arg", dest="schedule_args", action="append", type=_parse_key_value, default=[],
+                        metavar="KEY=VALUE", help="schedule argument, repeatable: gamma, step_epochs, min_lr_ratio, "
+                        "pct_start, div_factor, final_div_factor, anneal (one_cycle), patience (plateau)")
+    parser.add_argument("--warmup-epochs", type=float, default=d["warmup_epochs"],
+                        help="linear warmup of the cosine schedule. Default: a tenth of the run, at most 1")
+    parser.add_argument("--weight-decay", type=float, default=d["weight_decay"], help="decoupled weight decay")
+    parser.add_argument("--clipnorm", type=float, default=d["clipnorm"], help="clip each gradient to this norm")
+    parser.add_argument("--clipvalue", type=float, default=d["clipvalue"], help="clip each gradient entry to +-this")
+    parser.add_argument("--global-clipnorm", type=float, default=d["global_clipnorm"],
+                        help="clip all gradients together to this norm")
+    parser.add_argument("--grad-accum-steps", dest="gradient_accumulation_steps", type=int,
+                        default=d["gradient_accumulation_steps"], metavar="K",
+                        help="update once every K batches with their averaged gradients")
+    parser.add_argument("--ema", dest="use_ema", action="store_true",
+                        help="keep a moving average of the weights; the trained model holds it")
+    parser.add_argument("--ema-momentum", type=float, default=d["ema_momentum"], help="Default: Keras's 0.99")
+    from kerakit.losses import LOSSES
+
+    parser.add_argument("--loss", default=d["loss"], help=f"one of {', '.join(LOSSES)}, or a Keras loss name. "
+                        "Default: chosen from the task")
+    parser.add_argument("--label-smoothing", type=float, default=d["label_smoothing"],
+                        help="label smoothing of the classification loss. Default: %(default)s")
+    parser.add_argument("--class-weight", type=_parse_class_weight, default=d["class_weight"],
+                        metavar="balanced|{0: 1.0, ...}", help="loss weight per class: 'balanced' (from the "
+                        "training labels) or a dict")
+    parser.add_argument("--dropout", type=float, default=d["dropout"], help="the blueprint's dropout rate")
+    parser.add_argument("--drop-path-rate", type=float, default=d["drop_path_rate"],
+                        help="the blueprint's stochastic-depth rate")
+    parser.add_argument("--precision", default=d["precision"],
+                        help="float32, mixed_float16 (with loss scaling) or mixed_bfloat16. Default: %(default)s")
+    parser.add_argument("--remat", action="store_true",
+                        help="rematerialise activations in the backward pass (keras.RematScope)")
     parser.add_argument("--seed", type=int, default=d["seed"], help="Default: %(default)s")
     parser.add_argument("--early-stopping", type=int, default=d["early_stopping"], metavar="PATIENCE",
                         help="patience in epochs on val_loss, 0 = off. Default: %(default)s")
     parser.add_argument("--devices", default=d["devices"], help="data parallel: 'all', a count, or names")
+    parser.add_argument("--coordinator", default=d["coordinator"], metavar="HOST:PORT",
+                        help="multi-process (multi-host) JAX job: process 0's address, the same on every process "
+                             "(default: $KERAS_DISTRIBUTION_JOB_ADDRESSES)")
+    parser.add_argument("--num-processes", type=int, default=d["num_processes"], metavar="N",
+                        help="processes in the job (default: $KERAS_DISTRIBUTION_NUM_PROCESSES, else 1)")
+    parser.add_argument("--process-id", type=int, default=d["process_id"], metavar="I",
+                        help="this process, 0 to N-1; 0 writes the run folder (default: "
+                             "$KERAS_DISTRIBUTION_PROCESS_ID)")
     parser.add_argument("--run-dir", default=d["run_dir"], help="run folder (default: <runs-root>/<model>-<data>)")
     parser.add_argument("--runs-root", default=d["runs_root"], help="Default: %(default)s")
     parser.add_argument("--overwrite", action="store_true", help="replace a complete run in --run-dir")
@@ -94,11 +134,24 @@ def _add_train_arguments(parser):
     parser.add_argument("--lora-rank", type=int, default=d["lora_rank"], metavar="R",
                         help="LoRA fine-tuning: only rank-R updates of the attention query/value projections train "
                         "(usually with --init-from)")
+    parser.add_argument("--quantize", default=d["quantize"], choices=("int8",),
+                        help="QLoRA-style fine-tuning: int8 Dense/EinsumDense/Embedding kernels, frozen, under "
+                        "--lora-rank updates (required)")
     parser.add_argument("--sample-every", type=int, default=d["sample_every"], metavar="N",
                         help="generative models: a PNG grid of samples every N epochs in <run>/samples (0: only the "
                         "final samples.png). Default: %(default)s")
     parser.add_argument("--config", help="re-run the settings of a run's config.json (other flags are ignored)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _parse_class_weight(text):
+    if text == "balanced":
+        return text
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        raise argparse.ArgumentTypeError(f"expected 'balanced' or a dict such as '{{0: 1.0, 1: 3.0}}', received "
+                                         f"{text!r}") from None
 
 
 def _parse_stages(text):
@@ -131,10 +184,17 @@ def _command_train(args):
             weight_decay=args.weight_decay, loss=args.loss, seed=args.seed, run_dir=args.run_dir,
             runs_root=args.runs_root, overwrite=args.overwrite, early_stopping=args.early_stopping or None,
             tensorboard=args.tensorboard, devices=_parse_devices(args.devices), export=args.export,
+            coordinator=args.coordinator, num_processes=args.num_processes, process_id=args.process_id,
             verbose=verbose, blueprint_args=dict(args.arg), data_args=data_args, init_from=args.init_from,
             freeze_epochs=args.freeze_epochs, unfreeze_stages=args.unfreeze_stages,
             fine_tune_lr_factor=args.fine_tune_lr_factor, augment=args.augment, lora_rank=args.lora_rank,
+            quantize=args.quantize,
             sample_every=args.sample_every, optimizer_args=dict(args.optimizer_arg),
+            schedule_args=dict(args.schedule_args), clipnorm=args.clipnorm, clipvalue=args.clipvalue,
+            global_clipnorm=args.global_clipnorm, gradient_accumulation_steps=args.gradient_accumulation_steps,
+            use_ema=args.use_ema, ema_momentum=args.ema_momentum, label_smoothing=args.label_smoothing,
+            class_weight=args.class_weight, dropout=args.dropout, drop_path_rate=args.drop_path_rate,
+            precision=args.precision, remat=args.remat,
         )
     metrics = ", ".join(f"{k} {v:.4f}" for k, v in result.test_metrics.items())
     print(f"test: {metrics}")
@@ -144,6 +204,66 @@ def _command_train(args):
     if result.saved_model:
         print(f"SavedModel (verified): {result.saved_model}")
     return 0
+
+
+def _command_distill(args):
+    from kerakit import distillation, errors, training
+
+    if args.config:
+        raise errors.invalid("distill", "--config", "absent (re-run a distillation with its flags)", args.config)
+    if args.teacher is None:
+        raise errors.invalid("distill", "--teacher", "a run folder or a .keras file (the trained teacher)", None)
+    accepted = set(inspect.signature(training.train).parameters) - {"model", "data", "blueprint_args", "data_args",
+                                                                    "optimizer_args", "devices", "verbose",
+                                                                    "early_stopping"}
+    data_args = dict(args.data_arg)
+    if args.tfds_data_dir:
+        data_args["data_dir"] = args.tfds_data_dir
+    if args.tfds_download:
+        data_args["download"] = True
+    train_arguments = {k: dict(v) if isinstance(v, list) else v  # repeatable KEY=VALUE flags
+                       for k, v in vars(args).items() if k in accepted and v is not None}
+    result = distillation.distill(
+        args.teacher, args.blueprint, args.data, temperature=args.temperature, alpha=args.alpha,
+        blueprint_args=dict(args.arg), data_args=data_args, optimizer_args=dict(args.optimizer_arg),
+        devices=_parse_devices(args.devices), early_stopping=args.early_stopping or None,
+        verbose=0 if args.quiet else "auto", **train_arguments)
+    metrics = ", ".join(f"{k} {v:.4f}" for k, v in result.test_metrics.items())
+    print(f"student test: {metrics}")
+    print(f"run folder: {result.run_dir}")
+    if result.saved_model:
+        print(f"SavedModel of the student (verified): {result.saved_model}")
+    return 0
+
+
+def _command_lr_find(args):
+    from kerakit.lr_finder import find_learning_rate
+
+    data_args = dict(args.data_arg)
+    if args.tfds_data_dir:
+        data_args["data_dir"] = args.tfds_data_dir
+    result = find_learning_rate(
+        args.blueprint, args.data, optimizer=args.optimizer, start_lr=args.start_lr, end_lr=args.end_lr,
+        steps=args.steps, batch_size=args.batch_size, loss=args.loss, divergence=args.divergence, seed=args.seed,
+        plot=args.out, blueprint_args=dict(args.arg), optimizer_args=dict(args.optimizer_arg), data_args=data_args)
+    ending = "the loss diverged" if result.diverged else f"reached {result.lrs[-1]:.3g}"
+    print(f"swept {len(result.lrs)} steps from {result.lrs[0]:.3g} ({ending}); lowest smoothed loss at "
+          f"{result.min_loss_lr:.3g}")
+    print(f"suggested learning rate: {result.suggestion:.3g} (steepest descent of the smoothed loss)")
+    print(f"plot: {result.plot}")
+    return 0
+
+
+def _command_doctor(args):
+    from kerakit.doctor import doctor
+
+    report = doctor(args.blueprint, args.data, learning_rate=args.learning_rate, optimizer=args.optimizer,
+                    loss=args.loss, batch_size=args.batch_size, overfit_examples=args.overfit_examples,
+                    overfit_steps=args.overfit_steps, generalise_steps=args.generalise_steps, tiny=args.tiny,
+                    blueprint_args=dict(args.arg), data_args=dict(args.data_arg), seed=args.seed,
+                    plot=args.plot or None)
+    print(report)
+    return 0 if report.ok else EXIT_TRAINING_FAILED
 
 
 def _command_list(args):
@@ -286,6 +406,70 @@ def build_parser():
     sample.add_argument("--eta", type=float, help="diffusion: DDIM's eta (0 deterministic, 1 like DDPM)")
     sample.add_argument("--guidance", type=float, help="diffusion: classifier-free guidance weight")
     sample.set_defaults(handler=_command_sample)
+    distill = commands.add_parser("distill", help="train a student blueprint on a trained teacher's soft targets",
+                                  description="Knowledge distillation (Hinton et al. 2015): the student learns from "
+                                  "the labels and the teacher's predictions softened by --temperature; the run "
+                                  "evaluates and exports the student.")
+    _add_train_arguments(distill)
+    distill.add_argument("--teacher", metavar="RUN_OR_MODEL", help="the trained teacher: a run folder or a .keras file")
+    distill.add_argument("--student", dest="blueprint", help="the student's blueprint (same as --blueprint)")
+    distill.add_argument("--temperature", type=float, default=4.0, help="softmax temperature T > 0. Default: "
+                         "%(default)s")
+    distill.add_argument("--alpha", type=float, default=0.1, help="weight in [0, 1] of the hard-label loss. "
+                         "Default: %(default)s")
+    distill.set_defaults(handler=_command_distill)
+    lr_find = commands.add_parser("lr-find", help="learning-rate range test: sweep the rate, plot the loss, suggest "
+                                  "one",
+                                  description="Train for a few hundred steps while the learning rate grows "
+                                  "exponentially (Smith 2017); stop when the smoothed loss exceeds --divergence "
+                                  "times its best; write a PNG of loss against rate and print the suggested rate: the "
+                                  "steepest descent of the smoothed loss before its minimum. The model is not saved.")
+    lr_find.add_argument("--blueprint", default="convnet", help="blueprint name. Default: %(default)s")
+    lr_find.add_argument("--data", default="digits", help="as for train. Default: %(default)s")
+    lr_find.add_argument("--arg", action="append", type=_parse_key_value, default=[], metavar="KEY=VALUE",
+                         help="blueprint argument, repeatable")
+    lr_find.add_argument("--data-arg", action="append", type=_parse_key_value, default=[], metavar="KEY=VALUE",
+                         help="kerakit.data.load argument, repeatable")
+    lr_find.add_argument("--tfds-data-dir", help="TFDS data directory (default: TFDS's own)")
+    lr_find.add_argument("--optimizer", default="adam", help="the optimizer you will train with. Default: %(default)s")
+    lr_find.add_argument("--optimizer-arg", action="append", type=_parse_key_value, default=[], metavar="KEY=VALUE",
+                         help="Keras optimizer argument, repeatable")
+    lr_find.add_argument("--loss", help="as for train. Default: chosen from the task")
+    lr_find.add_argument("--batch-size", type=int, default=32, help="Default: %(default)s")
+    lr_find.add_argument("--start-lr", type=float, default=1e-6, help="Default: %(default)s")
+    lr_find.add_argument("--end-lr", type=float, default=1.0, help="Default: %(default)s")
+    lr_find.add_argument("--steps", type=int, default=200, help="Default: %(default)s")
+    lr_find.add_argument("--divergence", type=float, default=4.0, metavar="K",
+                         help="stop when the smoothed loss exceeds K x its best. Default: %(default)s")
+    lr_find.add_argument("--seed", type=int, default=0, help="Default: %(default)s")
+    lr_find.add_argument("--out", default="lr_find.png", help="the PNG to write. Default: %(default)s")
+    lr_find.set_defaults(handler=_command_lr_find)
+    doctor = commands.add_parser("doctor", help="sanity checks before a long training (loss at init, overfit one "
+                                 "batch, NaN, gradients, dead ReLUs, learning rate, labels)",
+                                 description="Karpathy's training checklist on a blueprint and a dataset, in seconds: "
+                                 "each check prints pass/warn/fail, the number, and what to do. Exit status 1 when "
+                                 "a check fails.")
+    from kerakit import doctor as kdoctor
+
+    d = {k: p.default for k, p in inspect.signature(kdoctor.doctor).parameters.items()}
+    doctor.add_argument("--blueprint", default=d["model"], help="Default: %(default)s")
+    doctor.add_argument("--data", default=d["data"], help="Default: %(default)s")
+    doctor.add_argument("--arg", action="append", type=_parse_key_value, default=[], metavar="KEY=VALUE",
+                        help="blueprint argument, repeatable")
+    doctor.add_argument("--data-arg", action="append", type=_parse_key_value, default=[], metavar="KEY=VALUE")
+    doctor.add_argument("--tiny", action="store_true", help="build the blueprint's small registered configuration")
+    doctor.add_argument("--lr", "--learning-rate", dest="learning_rate", type=float, default=d["learning_rate"],
+                        help="the run's learning rate. Default: %(default)s")
+    doctor.add_argument("--optimizer", default=d["optimizer"], help="Default: %(default)s")
+    doctor.add_argument("--loss", default=d["loss"], help="Keras loss name; default: chosen as kerakit train does")
+    doctor.add_argument("--batch-size", type=int, default=d["batch_size"], help="Default: %(default)s")
+    doctor.add_argument("--overfit-examples", type=int, default=d["overfit_examples"], help="Default: %(default)s")
+    doctor.add_argument("--overfit-steps", type=int, default=d["overfit_steps"], help="Default: %(default)s")
+    doctor.add_argument("--generalise-steps", type=int, default=d["generalise_steps"], help="Default: %(default)s")
+    doctor.add_argument("--seed", type=int, default=d["seed"], help="Default: %(default)s")
+    doctor.add_argument("--plot", default="doctor_gradients.png", metavar="PNG",
+                        help="where to draw the gradient norms per layer ('' for none). Default: %(default)s")
+    doctor.set_defaults(handler=_command_doctor)
     info = commands.add_parser("info", help="versions, backend and devices")
     info.set_defaults(handler=_command_info)
     from tuning import cli as tuning_cli

@@ -180,6 +180,11 @@ def load_keras_model(path):
     import kerakit.models
 
     kerakit.models.register()  # and its models (VAE, GAN, diffusion)
+    import kerakit.losses  # and the losses and schedules a saved compiled model may hold
+    import kerakit.schedules
+
+    kerakit.losses.register()
+    kerakit.schedules.register()
 
     try:
         return keras.saving.load_model(path, safe_mode=True)
@@ -237,7 +242,9 @@ def export_path(source, out=None, *, overwrite=False, atol=1e-4):
 
 def exported_network(model):
     """What a run or `export_path` exports of `model`: a generative model's `generating_network` (VAE: decoder, GAN:
-    generator, diffusion: denoiser), else the model itself."""
+    generator, diffusion: denoiser), a `Distiller`'s student, else the model itself."""
+    if hasattr(model, "teacher") and hasattr(model, "student"):  # kerakit.models.Distiller: the teacher stays home
+        return model.student
     return getattr(model, "generating_network", model)
 
 

@@ -13,6 +13,7 @@ import kerakit.augment
 import kerakit.backbones
 import kerakit.data
 import kerakit.distribute
+import kerakit.doctor
 import kerakit.export
 import kerakit.generation
 import kerakit.layers.generative
@@ -21,6 +22,7 @@ import kerakit.layers.sequence
 import kerakit.losses
 import kerakit.lr_finder
 import kerakit.models._backend
+import kerakit.models.distiller
 import kerakit.models.gan
 import kerakit.models.vae
 import kerakit.optimizers
@@ -63,9 +65,15 @@ OBJECTS = {
     "kerakit.data.WordTokenizer": kerakit.data.WordTokenizer,
     "kerakit.distribute.sync_replicas": kerakit.distribute.sync_replicas,
     "kerakit.distribute.prepare_dataset": kerakit.distribute.prepare_dataset,
+    **{f"kerakit.distribute.{name}": getattr(kerakit.distribute, name) for name in (
+        "initialize", "job_arguments", "is_writer", "model_parallel")},
     "blueprints._pretrained.copy_weights_in_order": _pretrained.copy_weights_in_order,
     "kerakit.generation": kerakit.generation,
     "kerakit.transfer.enable_lora": kerakit.transfer.enable_lora,
+    "kerakit.transfer.quantize": kerakit.transfer.quantize,
+    "kerakit.doctor.doctor": kerakit.doctor.doctor,
+    **{f"kerakit.models.distiller.{name}": getattr(kerakit.models.distiller, name) for name in (
+        "Distiller", "distillation_loss", "ends_in_softmax")},
     **{f"kerakit.layers.graph.{name}": getattr(kerakit.layers.graph, name) for name in (
         "aggregate", "segment_softmax", "gcn_norm", "MessagePassing", "GCNConv", "GATConv", "SAGEConv", "GINConv",
         "GlobalPooling", "AttentionReadout", "PairScore")},
