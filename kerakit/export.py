@@ -237,7 +237,11 @@ def export_path(source, out=None, *, overwrite=False, atol=1e-4):
     out = default_out if out is None else out
     errors.check_positive_float(owner, "atol", atol)
     _check_destination(owner, out, overwrite, argument="out")  # before the model is loaded
-    return saved_model(exported_network(load_keras_model(model_file)), out, atol=atol, overwrite=overwrite)
+    network = exported_network(load_keras_model(model_file))
+    from kerakit.data import graph as kgraph  # graph models: valid node indices, per-axis shapes on JAX
+
+    options = kgraph.export_options(network) if kgraph.is_graph_model(network) else {}
+    return saved_model(network, out, atol=atol, overwrite=overwrite, **options)
 
 
 def exported_network(model):

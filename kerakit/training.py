@@ -250,6 +250,7 @@ def train(
     klosses.get(loss or "crossentropy", label_smoothing=label_smoothing)  # refuses smoothing a loss it cannot apply to
     precision = _check_precision(model, precision)
     remat = _check_remat(model, remat)
+    _refuse_graph_data_parallelism(model, data, devices)
     job = distribute.initialize(coordinator, num_processes, process_id)  # one process: nothing to do
     devices = distribute.job_devices(devices, run_dir) if job["num_processes"] > 1 else distribute.resolve_devices(
         devices)
@@ -554,6 +555,24 @@ def blueprint_arguments_for_data(name, blueprint_args, info):
 
 
 GENERATIVE_TASKS = ("generation", "reconstruction")
+
+
+def _refuse_graph_data_parallelism(model, data, devices):
+    """Graph tasks take one graph (or one padded batch of graphs) per step: data parallelism would split its node,
+    edge and index arrays over devices apart from each other, so `devices` must name at most one device."""
+    from kerakit.data.graph import GRAPH_DATASETS, GRAPH_TASKS
+
+    task = task_of(model) if isinstance(model, str) else None
+    if not (task in GRAPH_TASKS or (isinstance(data, str) and data in GRAPH_DATASETS)):
+        return
+    one = devices is None or devices == 1 or (isinstance(devices, (list, tuple)) and len(devices) == 1)
+    if not one or isinstance(devices, bool):
+        what = task if task in GRAPH_TASKS else f"data {data!r}"
+        raise KerakitError(
+            f"train: devices={devices!r} is not supported for graph tasks ({what}): one graph (or one padded batch "
+            "of graphs) is one step, and splitting its node and edge arrays over devices would cut edges from their "
+            "nodes. Train on one device (devices=None)."
+        )
 
 
 def task_of(model):

@@ -172,3 +172,31 @@ def test_link_predictor_trains_on_sampled_negatives_with_accuracy_and_auc():
     history = model.fit(bundle.train, validation_data=bundle.validation, epochs=1, verbose=0).history
     assert {"loss", "accuracy", "auc", "val_auc"} <= set(history)
     assert np.isfinite(history["loss"]).all() and 0.0 <= history["val_auc"][-1] <= 1.0
+
+
+def test_export_command_serves_a_saved_graph_model_on_graphs_of_any_size(tmp_path, capsys):
+    import tensorflow as tf
+
+    from kerakit.cli import main
+
+    model = kerakit.build("gcn", input_shape=(34,), num_classes=2, hidden_units=(4,))
+    model.save(tmp_path / "gcn.keras")
+    # Verification runs on valid one-node samples (random indices would point past node 0 and fail on TensorFlow).
+    assert main(["export", str(tmp_path / "gcn.keras")]) == 0
+    assert "SavedModel (verified" in capsys.readouterr().out
+    graph = kgraph.karate_club()
+    exported = tf.saved_model.load(str(tmp_path / "gcn_saved_model"))
+    served = exported.serve({k: tf.constant(v) for k, v in graph.inputs().items()})
+    assert served.shape == (34, 2)
+    np.testing.assert_allclose(np.asarray(served), _call(model, graph.inputs()), atol=1e-4)
+
+
+@pytest.mark.parametrize("model, data, devices, what", [("gcn", "karate", 2, "node_classification"),
+                                                          ("gin", "graphs", "all", "graph_classification"),
+                                                          ("mlp", "sbm", ["cpu:0", "cpu:1"], "data 'sbm'")])
+def test_train_refuses_data_parallelism_on_graphs_before_any_work(tmp_path, model, data, devices, what):
+    message = (rf"train: devices={devices!r} is not supported for graph tasks \({what}\): one graph \(or one padded "
+               r"batch of graphs\) is one step").replace("[", r"\[").replace("]", r"\]")
+    with pytest.raises(KerakitError, match=message):
+        kerakit.train(model, data, epochs=1, verbose=0, devices=devices, run_dir=tmp_path / "run")
+    assert not (tmp_path / "run").exists()
