@@ -26,7 +26,7 @@ class BlueprintHyperModel(keras_tuner.HyperModel):
     Args:
         space: `tuning.spaces.SearchSpace`. What is tuned and what is fixed.
         bundle: `kerakit.data.DataBundle`. The data (re-batched per trial when the batch size is tuned).
-        max_epochs: int. Epochs of a trial (the schedule's horizon), unless Hyperband says otherwise.
+        max_epochs: int. Epochs of a trial (Hyperband's rounds train fewer) and the schedule's horizon (all trials).
         jit_compile: bool or "auto". As in `Model.compile`.
     """
 
@@ -68,9 +68,10 @@ class BlueprintHyperModel(keras_tuner.HyperModel):
 
     def build(self, hp):
         blueprint_args, settings = self.configuration(hp)
-        epochs = hp.values.get("tuner/epochs", self.max_epochs)
+        # The schedule spans `max_epochs` for every trial, Hyperband's short rounds included: a continued trial
+        # (its optimizer's step count restored) then goes on along the same schedule, as one longer run would.
         steps = math.ceil(self.bundle.info.num_examples["train"] / settings["batch_size"])
-        return self.build_model(blueprint_args, settings, epochs, steps)
+        return self.build_model(blueprint_args, settings, self.max_epochs, steps)
 
     def build_model(self, blueprint_args, settings, epochs, steps_per_epoch):
         """Builds the blueprint and compiles it with the settings' optimizer, schedule and weight decay."""

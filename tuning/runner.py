@@ -13,7 +13,8 @@ The project folder (`<directory>/<project_name>`) holds KerasTuner's own state (
 `objective.png` and `best/` (`model.keras`, `saved_model/`, `best.json`). Running the same call again resumes an
 interrupted search: completed trials are kept and the interrupted one runs again. Under KerasTuner's chief/worker
 environment variables (`KERASTUNER_TUNER_ID`, `KERASTUNER_ORACLE_IP`, `KERASTUNER_ORACLE_PORT`) the chief serves
-the oracle and writes the results; workers run trials.
+the oracle and writes the results; workers run trials. Each trial trains in a fresh process where the data allows
+(`trial_isolation`, see `tuning.isolation`), so the searching process's memory stays flat.
 """
 
 import dataclasses
