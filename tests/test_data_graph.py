@@ -119,9 +119,32 @@ def test_synthetic_graphs_differ_only_in_structure():
     assert [g.label for g in graphs] == [0, 1, 2] * 10
     for g in graphs:
         n = g.num_nodes
-        extra = {0: -1, 1: 0, 2: 2}[g.label]  # a tree has n - 1 ties, a cycle adds one, a 4-clique three
-        assert g.num_edges == 2 * (n + extra) and 12 <= n <= 24
-        assert g.num_features == 8 and (g.node_features[:, 0] == 1).all()
+        # Every class: nodes + 2 ties (a tree and three more), so counts say nothing; features are a constant 1.
+        assert g.num_edges == 2 * (n + 2) and 12 <= n <= 24
+        assert g.num_features == 1 and (g.node_features == 1).all()
+        seen, frontier = {0}, [0]  # connected: one graph, not a forest
+        while frontier:
+            node = frontier.pop()
+            for other in g.receivers[g.senders == node].tolist():
+                if other not in seen:
+                    seen.add(other)
+                    frontier.append(other)
+        assert len(seen) == n
+        neighbours = [set(g.receivers[g.senders == i].tolist()) for i in range(n)]
+        # Triangles through each node (the tree and its one tie to the motif close no cycle, so only the motif's).
+        through = np.array([sum(len(neighbours[i] & neighbours[j]) for j in neighbours[i]) // 2 for i in range(n)])
+        expected = {0: [3, 3, 3, 3],                      # a 4-clique: four triangles, each node in three
+                    1: [1] * 9,                           # three triangles apart
+                    2: [3] + [1] * 6}[g.label]            # the friendship graph: three triangles at one hub
+        assert sorted(through[through > 0].tolist(), reverse=True) == expected, g.name
+        if g.label == 2:
+            assert np.bincount(g.receivers, minlength=n)[through.argmax()] in (6, 7)  # the hub (+ maybe the tie)
+    again = kgraph.synthetic_graphs(30, seed=1)
+    np.testing.assert_array_equal(again[4].senders, graphs[4].senders)  # seeded
+    assert not all(np.array_equal(a.senders, b.senders) for a, b in zip(graphs, kgraph.synthetic_graphs(30, seed=2))
+                   if a.num_edges == b.num_edges)
+    noisy = kgraph.synthetic_graphs(3, num_features=3, seed=1)
+    assert noisy[0].num_features == 3 and (noisy[0].node_features[:, 0] == 1).all()
 
 
 # --- padded batches -----------------------------------------------------------------------------------------------
@@ -166,7 +189,7 @@ def test_batch_graphs_keeps_one_shape_and_respects_the_budgets():
         assert labels[:real].tolist() == [g.label for g in graphs[taken:taken + real]]
         taken += real
     assert taken == 25
-    with pytest.raises(KerakitError, match=r"batch_graphs: graph 'tree_0' \(\d+ nodes, \d+ edges\) does not fit "
+    with pytest.raises(KerakitError, match=r"batch_graphs: graph 'clique_0' \(\d+ nodes, \d+ edges\) does not fit "
                                            r"node_budget=10"):
         batch_graphs(graphs, batch_size=4, node_budget=10, edge_budget=100)
 
@@ -228,7 +251,7 @@ def test_karate_bundle_weights_each_split_by_its_mask_with_mean_one():
 def test_graphs_bundle_is_padded_batches_of_one_shape():
     bundle = kerakit.data.load("graphs", batch_size=16)
     info = bundle.info
-    assert (info.task, info.input_shape, info.num_classes) == ("graph_classification", (8,), 3)
+    assert (info.task, info.input_shape, info.num_classes) == ("graph_classification", (1,), 3)
     assert info.num_examples == {"train": 420, "validation": 90, "test": 90}
     shapes = set()
     seen = 0
@@ -238,7 +261,7 @@ def test_graphs_bundle_is_padded_batches_of_one_shape():
             seen += int(x["graph_mask"].numpy().sum())
     assert len(shapes) == 1 and seen == 600
     (node_shape, edge_shape, graph_shape, _), = shapes
-    assert graph_shape == (17,) and node_shape == (16 * 24 + 1, 8)
+    assert graph_shape == (17,) and node_shape == (16 * 24 + 1, 1)
 
 
 def test_graph_data_refuses_image_size():

@@ -199,8 +199,9 @@ def gin(input_shape, num_classes=2, hidden_units=64, num_layers=3, readout="sum"
 
     `num_layers` `GINConv` layers, each with a two-layer MLP of `hidden_units` and an activation; each layer's node
     features (the input's too) are pooled per graph (`readout`, sum by default, the most expressive) and
-    concatenated (the paper's eq. 4.2), then `Dense(hidden_units)`, dropout and `Dense(num_classes)`. There is no
-    batch normalisation, so that padding nodes never change a real graph's output, in training as well.
+    concatenated (the paper's eq. 4.2), layer-normalised per graph, then `Dense(hidden_units)`, dropout and
+    `Dense(num_classes)`. There is no batch normalisation, so that padding nodes never change a real graph's output,
+    in training as well.
 
     Args:
         input_shape: tuple. `(F,)`, the node feature size.
@@ -239,6 +240,9 @@ def gin(input_shape, num_classes=2, hidden_units=64, num_layers=3, readout="sum"
         x = keras.layers.Activation(activation, name=f"{name}_act{i}")(x)
         pooled.append(GlobalPooling(readout, name=f"{name}_readout{i}")(x, ids, mask))
     h = keras.layers.Concatenate(name=f"{name}_readouts")(pooled)
+    # Sum readouts grow with the graph's size and degrees; normalising each graph's row (never across graphs, so
+    # padding cannot leak in) keeps the head's first step from killing its ReLUs, as batch norm does in the paper.
+    h = keras.layers.LayerNormalization(name=f"{name}_readout_norm")(h)
     h = keras.layers.Dense(hidden_units, activation=activation, name=f"{name}_head_dense")(h)
     if dropout:
         h = keras.layers.Dropout(dropout, name=f"{name}_head_dropout")(h)

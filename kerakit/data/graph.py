@@ -365,7 +365,7 @@ def batch_graphs(graphs, *, batch_size, node_budget=None, edge_budget=None):
     from kerakit.data.graph import batch_graphs, synthetic_graphs
     graphs = synthetic_graphs(10, seed=0)
     batches = batch_graphs(graphs, batch_size=4, node_budget=100, edge_budget=200)
-    len(batches), batches[0][0]["node_features"].shape, batches[-1][0]["senders"].shape  # 3, (100, 8), (200,)
+    len(batches), batches[0][0]["node_features"].shape, batches[-1][0]["senders"].shape  # 3, (100, 1), (200,)
     ```
     """
     owner = "batch_graphs"
@@ -626,28 +626,42 @@ def planetoid_masks(labels, labels_per_class, num_validation, num_test, seed=0):
     return {"train": train, "validation": validation, "test": test}
 
 
-GRAPH_CLASSES = ("tree", "cycle", "clique")
+GRAPH_CLASSES = ("clique", "triangles", "friendship")
+
+# Each class's motif: (nodes, ties) with three independent cycles (ties = nodes - 1 + 3) and no node numbers in common.
+_MOTIFS = {
+    "clique": (4, [(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)]),  # K4: four nodes of degree 3
+    "triangles": (9, [(a + o, b + o) for o in (0, 3, 6) for a, b in ((0, 1), (1, 2), (0, 2))]),  # apart: degree 2
+    "friendship": (7, [(0, j) for j in range(1, 7)] + [(1, 2), (3, 4), (5, 6)]),  # sharing a hub of degree 6
+}
 
 
-def synthetic_graphs(num_graphs=600, *, min_nodes=12, max_nodes=24, num_features=8, seed=0):
-    """A graph-classification set whose classes differ only in structure: a random tree (class 0), a tree grown
-    from a cycle of 5 to 8 nodes (class 1), and a tree grown from a 4-clique (class 2).
+def synthetic_graphs(num_graphs=600, *, min_nodes=12, max_nodes=24, num_features=1, seed=0):
+    """A graph-classification set whose classes differ only in local structure: `min_nodes` to `max_nodes` nodes, a
+    random tree tied to one motif with three independent cycles: a 4-clique (class 0), three separate
+    triangles (class 1), or three triangles sharing one node (the friendship graph F3, class 2).
 
-    Node features are a constant 1 then `num_features - 1` Gaussian noise values, alike in every class, and node
-    numbers are shuffled, so a model must use the structure (e.g. a GIN, which can count cycles' and cliques'
-    extra ties through degrees). Classes take turns, so the set is balanced.
+    Every graph has exactly `nodes + 2` ties (three more than a tree), node counts are drawn alike in every class,
+    node numbers are shuffled, and node features are a constant 1 (then `num_features - 1` Gaussian noise values,
+    if asked for): neither the node count, the tie count nor the features tell the classes apart, so an MLP on pooled
+    node features is at chance (1/3). The motifs differ in their degrees (four nodes of degree 3 / nine of degree 2 /
+    a hub of degree 6 with six of degree 2, and their neighbours' degrees), which a sum-aggregating GIN sees (Xu et
+    al., "How Powerful are Graph Neural Networks?", ICLR 2019); the random tree's own degrees blur them. The tree
+    grows from one node (each new node tied to a random earlier tree node), then one tie joins it to the motif.
+    Classes take turns, so the set is balanced.
 
     Example:
 
     ```python
     from kerakit.data.graph import synthetic_graphs
     graphs = synthetic_graphs(6, seed=0)
-    [g.label for g in graphs], graphs[1].num_edges == 2 * graphs[1].num_nodes  # [0, 1, 2, 0, 1, 2], True
+    [g.label for g in graphs], graphs[1].num_edges == 2 * (graphs[1].num_nodes + 2)  # [0, 1, 2, 0, 1, 2], True
     ```
     """
     owner = "synthetic_graphs"
     num_graphs = check_int(owner, "num_graphs", num_graphs)
-    min_nodes = check_int(owner, "min_nodes", min_nodes, minimum=8)
+    largest = max(size for size, _ in _MOTIFS.values())
+    min_nodes = check_int(owner, "min_nodes", min_nodes, minimum=largest + 1)
     max_nodes = check_int(owner, "max_nodes", max_nodes, minimum=min_nodes)
     num_features = check_int(owner, "num_features", num_features)
     rng = np.random.default_rng(seed)
@@ -655,15 +669,13 @@ def synthetic_graphs(num_graphs=600, *, min_nodes=12, max_nodes=24, num_features
     for i in range(num_graphs):
         label = i % len(GRAPH_CLASSES)
         n = int(rng.integers(min_nodes, max_nodes + 1))
-        if label == 0:
-            edges, core = [], 1
-        elif label == 1:
-            core = int(rng.integers(5, 9))
-            edges = [(j, (j + 1) % core) for j in range(core)]
-        else:
-            core = 4
-            edges = [(j, k) for j in range(4) for k in range(j + 1, 4)]
-        edges += [(int(rng.integers(0, j)), j) for j in range(core, n)]
+        core, edges = _MOTIFS[GRAPH_CLASSES[label]]
+        if GRAPH_CLASSES[label] == "triangles":  # join the three triangles into one graph by two tree ties
+            edges = edges + [(int(rng.integers(0, 3)), 3 + int(rng.integers(0, 3))),
+                             (int(rng.integers(0, 6)), 6 + int(rng.integers(0, 3)))]
+        # The tree: node `core` first, each later node tied to an earlier tree node; then one tie to the motif.
+        edges = edges + [(int(rng.integers(core, j)), j) for j in range(core + 1, n)]
+        edges.append((int(rng.integers(0, core)), int(rng.integers(core, n))))
         order = rng.permutation(n)
         edges = [(int(order[a]), int(order[b])) for a, b in edges]
         x = np.concatenate([np.ones((n, 1)), rng.normal(size=(n, num_features - 1))], 1).astype(np.float32)
@@ -688,8 +700,8 @@ def load(name, options, owner="kerakit.data.load"):
                   "80% of ties inside a community, 32 noisy features, 20 labels per class (seed 0)")
         return node_bundle(stochastic_block_model(seed=0), source=source, options=options)
     if name == "graphs":
-        source = ("synthetic graphs generated by kerakit: 600 graphs of 12-24 nodes, classes tree / cycle / 4-clique "
-                  "grown into trees, noise features (seed 0)")
+        source = ("synthetic graphs generated by kerakit: 600 trees of 12-24 nodes holding a 4-clique / three "
+                  "triangles / a friendship graph (all with nodes + 2 ties), constant node features (seed 0)")
         return graphs_bundle(synthetic_graphs(seed=0), name="graphs", num_classes=len(GRAPH_CLASSES), source=source,
                              options=options)
     if name == "sbm_links":
