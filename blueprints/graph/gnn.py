@@ -49,6 +49,20 @@ def _check_common(owner, input_shape, num_classes, dropout, activation):
     return input_shape
 
 
+def _node_classifier(input_shape, widths, dropout, name, make_conv):
+    """The node-classification stack shared by gcn, gat and graphsage: dropout on the features entering each
+    convolution, then `make_conv(index, units, last)` (a graph layer called as `layer(x, senders, receivers)`)."""
+    import keras
+
+    inputs = _graph_inputs(input_shape, NODE_INPUTS)
+    x, s, r = inputs["node_features"], inputs["senders"], inputs["receivers"]
+    for i, units in enumerate(widths, start=1):
+        if dropout:
+            x = keras.layers.Dropout(dropout, name=f"{name}_dropout{i}")(x)
+        x = make_conv(i, units, i == len(widths))(x, s, r)
+    return keras.Model(inputs, x, name=name)
+
+
 _NODE_TINY = {"input_shape": (4,), "num_classes": 3}
 
 
@@ -79,18 +93,10 @@ def gcn(input_shape, num_classes=7, hidden_units=(16,), activation="relu", dropo
     owner = "gcn"
     input_shape = _check_common(owner, input_shape, num_classes, dropout, activation)
     hidden_units = errors.check_int_sequence(owner, "hidden_units", hidden_units, allow_empty=True)
-    import keras
-
     from kerakit.layers.graph import GCNConv
 
-    inputs = _graph_inputs(input_shape, NODE_INPUTS)
-    x, s, r = inputs["node_features"], inputs["senders"], inputs["receivers"]
-    for i, units in enumerate((*hidden_units, num_classes), start=1):
-        if dropout:
-            x = keras.layers.Dropout(dropout, name=f"{name}_dropout{i}")(x)
-        last = i == len(hidden_units) + 1
-        x = GCNConv(units, activation=None if last else activation, name=f"{name}_conv{i}")(x, s, r)
-    return keras.Model(inputs, x, name=name)
+    return _node_classifier(input_shape, (*hidden_units, num_classes), dropout, name, lambda i, units, last: GCNConv(
+        units, activation=None if last else activation, name=f"{name}_conv{i}"))
 
 
 @blueprint(family="graph", task="node_classification",
@@ -129,20 +135,12 @@ def gat(input_shape, num_classes=7, hidden_units=8, num_heads=8, output_heads=1,
                             ("num_layers", num_layers)):
         errors.check_int(owner, argument, value)
     errors.check_rate(owner, "attention_dropout", attention_dropout)
-    import keras
-
     from kerakit.layers.graph import GATConv
 
-    inputs = _graph_inputs(input_shape, NODE_INPUTS)
-    x, s, r = inputs["node_features"], inputs["senders"], inputs["receivers"]
-    for i in range(1, num_layers + 1):
-        if dropout:
-            x = keras.layers.Dropout(dropout, name=f"{name}_dropout{i}")(x)
-        last = i == num_layers
-        x = GATConv(num_classes if last else hidden_units, num_heads=output_heads if last else num_heads,
-                    concat_heads=not last, attention_dropout=attention_dropout,
-                    activation=None if last else activation, name=f"{name}_conv{i}")(x, s, r)
-    return keras.Model(inputs, x, name=name)
+    widths = (hidden_units,) * (num_layers - 1) + (num_classes,)
+    return _node_classifier(input_shape, widths, dropout, name, lambda i, units, last: GATConv(
+        units, num_heads=output_heads if last else num_heads, concat_heads=not last,
+        attention_dropout=attention_dropout, activation=None if last else activation, name=f"{name}_conv{i}"))
 
 
 @blueprint(family="graph", task="node_classification", tiny={**_NODE_TINY, "hidden_units": (8,)},
@@ -175,20 +173,12 @@ def graphsage(input_shape, num_classes=7, hidden_units=(64,), aggregator="mean",
     owner = "graphsage"
     input_shape = _check_common(owner, input_shape, num_classes, dropout, activation)
     hidden_units = errors.check_int_sequence(owner, "hidden_units", hidden_units, allow_empty=True)
-    import keras
-
     from kerakit.layers.graph import SAGE_AGGREGATORS, SAGEConv
 
     errors.check_choice(owner, "aggregator", aggregator, SAGE_AGGREGATORS)
-    inputs = _graph_inputs(input_shape, NODE_INPUTS)
-    x, s, r = inputs["node_features"], inputs["senders"], inputs["receivers"]
-    for i, units in enumerate((*hidden_units, num_classes), start=1):
-        if dropout:
-            x = keras.layers.Dropout(dropout, name=f"{name}_dropout{i}")(x)
-        last = i == len(hidden_units) + 1
-        x = SAGEConv(units, aggregator=aggregator, normalize=normalize and not last,
-                     activation=None if last else activation, name=f"{name}_conv{i}")(x, s, r)
-    return keras.Model(inputs, x, name=name)
+    return _node_classifier(input_shape, (*hidden_units, num_classes), dropout, name, lambda i, units, last: SAGEConv(
+        units, aggregator=aggregator, normalize=normalize and not last, activation=None if last else activation,
+        name=f"{name}_conv{i}"))
 
 
 @blueprint(family="graph", task="graph_classification",
