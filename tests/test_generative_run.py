@@ -132,8 +132,8 @@ def test_the_run_refuses_mixing_augmentations_and_a_negative_sample_every(tmp_pa
     with pytest.raises(KerakitError, match=r"train: `model` must be a model the run can train .*`ddpm`.*Received: "
                                            r"model='diffusion_unet'"):
         kerakit.train("diffusion_unet", "digits", epochs=1, runs_root=str(tmp_path), verbose=0)
-    with pytest.raises(KerakitError, match=r"train: `loss` must be None \(VAEs, GANs and diffusion models bring their "
-                                           r"own losses\). Received: loss='mae'"):
+    with pytest.raises(KerakitError, match=r"train: `loss` must be None \(VAEs, GANs, diffusion models and "
+                                           r"distillers bring their own losses\). Received: loss='mae'"):
         kerakit.train("vae", "digits", epochs=1, loss="mae", runs_root=str(tmp_path), verbose=0)
     with pytest.raises(KerakitError, match=r"train: `sample_every` must be an integer >= 0. Received: sample_every=-1"):
         kerakit.train("vae", "digits", epochs=1, sample_every=-1, runs_root=str(tmp_path), verbose=0)
