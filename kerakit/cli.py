@@ -53,8 +53,8 @@ def _add_train_arguments(parser):
     d = _train_defaults()
     parser.add_argument("--blueprint", default=d["model"], help="blueprint name (see `kerakit list`). "
                         "Default: %(default)s")
-    parser.add_argument("--data", default=d["data"], help="'digits' (bundled) or 'tfds:<name>[/<config>]'. "
-                        "Default: %(default)s")
+    parser.add_argument("--data", default=d["data"], help="a bundled dataset ('digits', 'text', 'karate', 'sbm', "
+                        "'graphs', 'sbm_links'), 'text:<file>' or 'tfds:<name>[/<config>]'. Default: %(default)s")
     parser.add_argument("--arg", action="append", type=_parse_key_value, default=[], metavar="KEY=VALUE",
                         help="blueprint argument, repeatable: --arg filters=16,32 --arg dropout=0.2")
     parser.add_argument("--data-arg", action="append", type=_parse_key_value, default=[], metavar="KEY=VALUE",
