@@ -46,19 +46,35 @@ def _parse_key_value(text):
     return key.strip(), value
 
 
-def _add_train_arguments(parser):
-    from kerakit.optimizers import OPTIMIZERS
-    from kerakit.schedules import SCHEDULES
-
-    d = _train_defaults()
-    parser.add_argument("--blueprint", default=d["model"], help="blueprint name (see `kerakit list`). "
+def _add_model_and_data_arguments(parser, blueprint, data):
+    """The flags that choose the model and the data, alike in train, distill, lr-find and doctor."""
+    parser.add_argument("--blueprint", default=blueprint, help="blueprint name (see `kerakit list`). "
                         "Default: %(default)s")
-    parser.add_argument("--data", default=d["data"], help="a bundled dataset ('digits', 'text', 'karate', 'sbm', "
+    parser.add_argument("--data", default=data, help="a bundled dataset ('digits', 'text', 'karate', 'sbm', "
                         "'graphs', 'sbm_links'), 'text:<file>' or 'tfds:<name>[/<config>]'. Default: %(default)s")
     parser.add_argument("--arg", action="append", type=_parse_key_value, default=[], metavar="KEY=VALUE",
                         help="blueprint argument, repeatable: --arg filters=16,32 --arg dropout=0.2")
     parser.add_argument("--data-arg", action="append", type=_parse_key_value, default=[], metavar="KEY=VALUE",
                         help="kerakit.data.load argument, repeatable: --data-arg validation_fraction=0.1")
+    parser.add_argument("--tfds-data-dir", help="TFDS data directory (default: TFDS's own)")
+
+
+def _data_args(args):
+    """`kerakit.data.load` arguments from --data-arg, --tfds-data-dir and (where the command has it) --tfds-download."""
+    data_args = dict(args.data_arg)
+    if args.tfds_data_dir:
+        data_args["data_dir"] = args.tfds_data_dir
+    if getattr(args, "tfds_download", False):
+        data_args["download"] = True
+    return data_args
+
+
+def _add_train_arguments(parser):
+    from kerakit.optimizers import OPTIMIZERS
+    from kerakit.schedules import SCHEDULES
+
+    d = _train_defaults()
+    _add_model_and_data_arguments(parser, d["model"], d["data"])
     parser.add_argument("--epochs", type=int, default=d["epochs"], help="Default: %(default)s")
     parser.add_argument("--batch-size", type=int, default=d["batch_size"], help="Default: %(default)s")
     parser.add_argument("--optimizer", default=d["optimizer"], help=f"one of {', '.join(OPTIMIZERS)}. "
@@ -118,7 +134,6 @@ def _add_train_arguments(parser):
     parser.add_argument("--overwrite", action="store_true", help="replace a complete run in --run-dir")
     parser.add_argument("--tensorboard", action="store_true", help="write TensorBoard logs")
     parser.add_argument("--no-export", dest="export", action="store_false", help="skip the SavedModel export")
-    parser.add_argument("--tfds-data-dir", help="TFDS data directory (default: TFDS's own)")
     parser.add_argument("--tfds-download", action="store_true", help="let TFDS download and prepare the data")
     parser.add_argument("--init-from", default=d["init_from"], metavar="PATH",
                         help="transfer learning: start from a .keras model or a run folder (layers matched by name)")
@@ -173,11 +188,7 @@ def _command_train(args):
     if args.config:
         result = training.train_from_config(args.config, verbose=verbose)
     else:
-        data_args = dict(args.data_arg)
-        if args.tfds_data_dir:
-            data_args["data_dir"] = args.tfds_data_dir
-        if args.tfds_download:
-            data_args["download"] = True
+        data_args = _data_args(args)
         result = training.train(
             args.blueprint, args.data, epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer,
             learning_rate=args.learning_rate, schedule=args.schedule, warmup_epochs=args.warmup_epochs,
@@ -216,11 +227,7 @@ def _command_distill(args):
     accepted = set(inspect.signature(training.train).parameters) - {"model", "data", "blueprint_args", "data_args",
                                                                     "optimizer_args", "devices", "verbose",
                                                                     "early_stopping"}
-    data_args = dict(args.data_arg)
-    if args.tfds_data_dir:
-        data_args["data_dir"] = args.tfds_data_dir
-    if args.tfds_download:
-        data_args["download"] = True
+    data_args = _data_args(args)
     train_arguments = {k: dict(v) if isinstance(v, list) else v  # repeatable KEY=VALUE flags
                        for k, v in vars(args).items() if k in accepted and v is not None}
     result = distillation.distill(
@@ -239,9 +246,7 @@ def _command_distill(args):
 def _command_lr_find(args):
     from kerakit.lr_finder import find_learning_rate
 
-    data_args = dict(args.data_arg)
-    if args.tfds_data_dir:
-        data_args["data_dir"] = args.tfds_data_dir
+    data_args = _data_args(args)
     result = find_learning_rate(
         args.blueprint, args.data, optimizer=args.optimizer, start_lr=args.start_lr, end_lr=args.end_lr,
         steps=args.steps, batch_size=args.batch_size, loss=args.loss, divergence=args.divergence, seed=args.seed,
@@ -260,7 +265,7 @@ def _command_doctor(args):
     report = doctor(args.blueprint, args.data, learning_rate=args.learning_rate, optimizer=args.optimizer,
                     loss=args.loss, batch_size=args.batch_size, overfit_examples=args.overfit_examples,
                     overfit_steps=args.overfit_steps, generalise_steps=args.generalise_steps, tiny=args.tiny,
-                    blueprint_args=dict(args.arg), data_args=dict(args.data_arg), seed=args.seed,
+                    blueprint_args=dict(args.arg), data_args=_data_args(args), seed=args.seed,
                     plot=args.plot or None)
     print(report)
     return 0 if report.ok else EXIT_TRAINING_FAILED
@@ -424,13 +429,7 @@ def build_parser():
                                   "exponentially (Smith 2017); stop when the smoothed loss exceeds --divergence "
                                   "times its best; write a PNG of loss against rate and print the suggested rate: the "
                                   "steepest descent of the smoothed loss before its minimum. The model is not saved.")
-    lr_find.add_argument("--blueprint", default="convnet", help="blueprint name. Default: %(default)s")
-    lr_find.add_argument("--data", default="digits", help="as for train. Default: %(default)s")
-    lr_find.add_argument("--arg", action="append", type=_parse_key_value, default=[], metavar="KEY=VALUE",
-                         help="blueprint argument, repeatable")
-    lr_find.add_argument("--data-arg", action="append", type=_parse_key_value, default=[], metavar="KEY=VALUE",
-                         help="kerakit.data.load argument, repeatable")
-    lr_find.add_argument("--tfds-data-dir", help="TFDS data directory (default: TFDS's own)")
+    _add_model_and_data_arguments(lr_find, "convnet", "digits")
     lr_find.add_argument("--optimizer", default="adam", help="the optimizer you will train with. Default: %(default)s")
     lr_find.add_argument("--optimizer-arg", action="append", type=_parse_key_value, default=[], metavar="KEY=VALUE",
                          help="Keras optimizer argument, repeatable")
@@ -452,11 +451,7 @@ def build_parser():
     from kerakit import doctor as kdoctor
 
     d = {k: p.default for k, p in inspect.signature(kdoctor.doctor).parameters.items()}
-    doctor.add_argument("--blueprint", default=d["model"], help="Default: %(default)s")
-    doctor.add_argument("--data", default=d["data"], help="Default: %(default)s")
-    doctor.add_argument("--arg", action="append", type=_parse_key_value, default=[], metavar="KEY=VALUE",
-                        help="blueprint argument, repeatable")
-    doctor.add_argument("--data-arg", action="append", type=_parse_key_value, default=[], metavar="KEY=VALUE")
+    _add_model_and_data_arguments(doctor, d["model"], d["data"])
     doctor.add_argument("--tiny", action="store_true", help="build the blueprint's small registered configuration")
     doctor.add_argument("--lr", "--learning-rate", dest="learning_rate", type=float, default=d["learning_rate"],
                         help="the run's learning rate. Default: %(default)s")
