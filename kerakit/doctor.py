@@ -178,12 +178,7 @@ def doctor(model="convnet", data="digits", *, learning_rate=3e-3, optimizer="ada
     keras.utils.set_random_seed(seed)
     bundle = kdata.load(data, batch_size=batch_size, seed=seed, **dict(data_args or {}))
     info = bundle.info
-    if isinstance(model, str):
-        from kerakit.registry import build
-
-        model = build(model, **training.blueprint_arguments_for_data(model, blueprint_args, info))
-    else:
-        training._check_model_matches_data(model, info)
+    model = training.model_for_data(model, info, blueprint_args)
     loss_fn = training.loss_for(model, info, loss)
     steps = min(generalise_steps, bundle.steps_per_epoch)
     batches = [(_numpy(x), _numpy(y)) for x, y in bundle.train.take(steps)]

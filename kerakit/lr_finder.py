@@ -159,12 +159,7 @@ def find_learning_rate(model, data="digits", *, optimizer="adam", start_lr=1e-6,
                              "diffusion model, which bring their own)", model if isinstance(model, str) else model.name)
     keras.utils.set_random_seed(seed)
     bundle = kdata.load(data, batch_size=batch_size, seed=seed, **dict(data_args or {}))
-    if isinstance(model, str):
-        from kerakit.registry import build
-
-        model = build(model, **training.blueprint_arguments_for_data(model, blueprint_args, bundle.info))
-    else:
-        training._check_model_matches_data(model, bundle.info, task)
+    model = training.model_for_data(model, bundle.info, blueprint_args, task)
     training.compile_for_task(model, koptimizers.make_optimizer(optimizer, start_lr, options=optimizer_args),
                               bundle.info, task, loss)
     initial = model.get_weights()

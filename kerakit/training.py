@@ -524,6 +524,17 @@ def default_warmup_epochs(epochs):
     return min(1.0, epochs / 10)
 
 
+def model_for_data(model, info, blueprint_args=None, task=None):
+    """A blueprint name built for the data (its `input_shape` and `num_classes` filled in), or a built model checked
+    against it; the first step of every tool that takes a model and a dataset (`lr_finder`, `doctor`)."""
+    if isinstance(model, str):
+        from kerakit.registry import build
+
+        return build(model, **blueprint_arguments_for_data(model, blueprint_args, info))
+    _check_model_matches_data(model, info, task)
+    return model
+
+
 def blueprint_arguments_for_data(name, blueprint_args, info):
     """Fills `input_shape` and `num_classes` from the data; refuses values that contradict it (also used by tuning)."""
     from kerakit.registry import blueprint_arguments, get_blueprint
