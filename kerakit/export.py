@@ -75,8 +75,9 @@ def saved_model(model, path, *, sample_inputs=None, atol=1e-4, overwrite=False, 
         sample_inputs: array or nested structure of arrays, or None. Inputs shaped like `model`'s inputs, with a
             batch dimension; verification uses its first example alone and the whole batch (repeated to two
             examples if it has only one). `None` draws a random batch of 3 from `model.inputs`: normal floats,
-            integers in [0, 2), size 8 for unknown non-batch dimensions. Subclassed models without symbolic
-            inputs need it. Defaults to `None`.
+            integers in [0, 2), size 8 for unknown non-batch dimensions (graph models: valid node indices,
+            `kerakit.data.graph.sample_inputs`). Subclassed models without symbolic inputs need it. Defaults to
+            `None`.
         atol: float. The largest absolute difference accepted between the SavedModel's and the model's outputs.
             Defaults to `1e-4`.
         overwrite: bool. Replace an existing `path`. Defaults to `False`.
@@ -85,7 +86,8 @@ def saved_model(model, path, *, sample_inputs=None, atol=1e-4, overwrite=False, 
             TensorFlow): names unknown dimensions, so that inputs sharing a name must agree, e.g. BERT's
             `{"token_ids": "(batch, length)", "segment_ids": "(batch, length)", "padding_mask": "(batch, length)"}`
             (Keras gives each unknown dimension its own symbol, and a model that adds such tensors cannot be
-            exported without this). Defaults to `None`.
+            exported without this). Graph models default to nodes, edges, graphs and pairs each of their own
+            size (`kerakit.data.graph.export_options`). Defaults to `None`.
 
     Returns:
         ExportReport: the absolute path, the measured difference and the batch sizes checked.
@@ -121,6 +123,12 @@ def saved_model(model, path, *, sample_inputs=None, atol=1e-4, overwrite=False, 
     errors.check_int(owner, "seed", seed, minimum=0)
     destination = _check_destination(owner, path, overwrite)
     tf = _import_tensorflow(owner)
+    from kerakit.data import graph as kgraph
+
+    if kgraph.is_graph_model(model):  # valid node indices to verify with; nodes, edges... each their own size (JAX)
+        defaults = kgraph.export_options(model)
+        sample_inputs = defaults["sample_inputs"] if sample_inputs is None else sample_inputs
+        polymorphic_shapes = defaults["polymorphic_shapes"] if polymorphic_shapes is None else polymorphic_shapes
     batches = _verification_batches(owner, model, sample_inputs, seed)
     expected = {size: _keras_outputs(owner, model, batch) for size, batch in batches.items()}
 
@@ -237,11 +245,7 @@ def export_path(source, out=None, *, overwrite=False, atol=1e-4):
     out = default_out if out is None else out
     errors.check_positive_float(owner, "atol", atol)
     _check_destination(owner, out, overwrite, argument="out")  # before the model is loaded
-    network = exported_network(load_keras_model(model_file))
-    from kerakit.data import graph as kgraph  # graph models: valid node indices, per-axis shapes on JAX
-
-    options = kgraph.export_options(network) if kgraph.is_graph_model(network) else {}
-    return saved_model(network, out, atol=atol, overwrite=overwrite, **options)
+    return saved_model(exported_network(load_keras_model(model_file)), out, atol=atol, overwrite=overwrite)
 
 
 def exported_network(model):

@@ -441,12 +441,7 @@ def train(
             from kerakit.export import exported_network
             from kerakit.export import saved_model as export_saved_model
 
-            from kerakit.data import graph as kgraph
-
-            network = exported_network(model)
-            # Graph models: valid node indices to verify with, and (JAX) nodes and edges of their own sizes.
-            options = kgraph.export_options(network) if kgraph.is_graph_model(network) else {}
-            saved_model = export_saved_model(network, folder / "saved_model", overwrite=True, **options).path
+            saved_model = export_saved_model(exported_network(model), folder / "saved_model", overwrite=True).path
         from kerakit.plots import plot_history
 
         write_json(folder / "history.json", history)
